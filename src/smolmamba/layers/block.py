@@ -1,0 +1,43 @@
+"""One residual block: LIF -> [prune at a stage start] -> mixer -> residual; spiking MLP -> residual.
+
+Shapes: x [T, B, n, D] (real-valued residual stream), positions [B, n] original token indices,
+or None while no token has been pruned (the dense, unaligned fast path).
+The mixer is passed in (SSM for SmolMamba; attention and SMixer for the peers): compose, don't copy.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from smolmamba.layers.mlp import SpikingMLP
+from smolmamba.layers.pruning import TokenPruner
+from smolmamba.neurons import LIF
+
+
+class Block(nn.Module):
+    """forward(x, positions, context, prune) -> (x, positions, context).
+
+    context carries "ssm_out" (for the clipped-value pruner) and "importance" out of the block.
+    """
+
+    def __init__(self, dim: int, mixer: nn.Module, mlp_hidden: int, lif_kwargs: dict,
+                 pruner: TokenPruner | None = None, align: bool = True):
+        super().__init__()
+        self.in_lif = LIF(**lif_kwargs)
+        self.pruner = pruner
+        self.mixer = mixer
+        self.mlp = SpikingMLP(dim, mlp_hidden, lif_kwargs)
+        self.align = align
+
+    def forward(self, x: Tensor, positions: Tensor, context: dict, prune: bool):
+        s = self.in_lif(x)  # (T, B, n, D) spikes
+        importance = None
+        if prune and self.pruner is not None:
+            if positions is None:  # first pruning: every token is still at its original index
+                positions = torch.arange(x.shape[2], device=x.device).expand(x.shape[1], -1)
+            x, s, positions, importance = self.pruner(x, s, positions, context)
+        mixed, ssm_out = self.mixer(s, positions, self.align)
+        x = x + mixed
+        x = x + self.mlp(x)
+        return x, positions, {"ssm_out": ssm_out, "importance": importance}

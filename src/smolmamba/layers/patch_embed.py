@@ -1,0 +1,114 @@
+"""Spiking patch splitting (Spikformer's SPS): images or event frames -> tokens [T, B, N, D].
+
+Shapes: images arrive as [B, C, H, W] and are presented at each of T steps (direct encoding);
+event frames arrive as [B, T, 2, H, W]. Inside the model tokens are [T, B, N, D], time first,
+converted once here. N = (H / p) * (W / p).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from smolmamba.neurons import LIF
+
+NUM_CONV_STAGES = 4
+
+
+def check_input(x: Tensor, in_chans: int, img_size: int, time_steps: int, events: bool) -> None:
+    """Raise ValueError naming what arrived and what the model expects."""
+    if not torch.is_floating_point(x):
+        raise ValueError(f"input must be a floating tensor, got dtype {x.dtype}; convert with x.float()")
+    if events:
+        if x.dim() != 5:
+            raise ValueError(
+                f"event frames must be [B, T, {in_chans}, H, W], got shape {tuple(x.shape)}"
+            )
+        if x.shape[2] != in_chans:
+            raise ValueError(
+                f"event frames have {x.shape[2]} polarity channels at dim 2, the model expects "
+                f"{in_chans} (shape [B, T, {in_chans}, H, W]); got {tuple(x.shape)}"
+            )
+        if x.shape[1] != time_steps:
+            raise ValueError(
+                f"event frames have T={x.shape[1]} time bins, the model was built for T={time_steps}; "
+                f"re-bin the events or build the model with time_steps={x.shape[1]}"
+            )
+    else:
+        if x.dim() != 4:
+            raise ValueError(f"images must be [B, C, H, W], got shape {tuple(x.shape)}")
+        if x.shape[1] != in_chans:
+            raise ValueError(
+                f"images have {x.shape[1]} channels, the model expects in_chans={in_chans}; "
+                f"got shape {tuple(x.shape)}"
+            )
+    h, w = x.shape[-2:]
+    if (h, w) != (img_size, img_size):
+        raise ValueError(
+            f"input size ({h}x{w}) doesn't match the model ({img_size}x{img_size}); resize the input "
+            f"or build the model with img_size={h}"
+        )
+
+
+class SpikingPatchEmbed(nn.Module):
+    """Four conv-BN-LIF stages (channels D/8, D/4, D/2, D) with log2(p) 2x max-pools on the last
+    stages, then a relative position embedding conv-BN-LIF added to the features.
+
+    forward: [T, B, C, H, W] -> tokens [T, B, N, D] (real-valued: features + position spikes).
+    The first conv sees pixels (real values); every later conv sees spikes.
+    """
+
+    def __init__(self, img_size: int, patch_size: int, in_chans: int, embed_dim: int, lif_kwargs: dict):
+        super().__init__()
+        if patch_size < 1 or patch_size & (patch_size - 1) or patch_size > 2**NUM_CONV_STAGES:
+            raise ValueError(
+                f"patch_size must be a power of two between 1 and {2**NUM_CONV_STAGES}, got {patch_size}"
+            )
+        if img_size % patch_size:
+            raise ValueError(
+                f"img_size={img_size} is not divisible by patch_size={patch_size}; choose a patch size "
+                f"that divides the image size (no silent crop)"
+            )
+        if embed_dim % 8:
+            raise ValueError(f"embed_dim must be a multiple of 8 for the patch embedding, got {embed_dim}")
+        self.img_size, self.patch_size, self.in_chans = img_size, patch_size, in_chans
+        self.grid = img_size // patch_size
+        self.num_tokens = self.grid**2
+        num_pools = int(math.log2(patch_size))
+        channels = [in_chans, embed_dim // 8, embed_dim // 4, embed_dim // 2, embed_dim]
+        self.convs = nn.ModuleList()
+        self.norms = nn.ModuleList()
+        self.lifs = nn.ModuleList()
+        self.pools = nn.ModuleList()
+        for i in range(NUM_CONV_STAGES):
+            self.convs.append(nn.Conv2d(channels[i], channels[i + 1], 3, padding=1, bias=False))
+            self.norms.append(nn.BatchNorm2d(channels[i + 1]))
+            self.lifs.append(LIF(**lif_kwargs))
+            pooled = i >= NUM_CONV_STAGES - num_pools
+            self.pools.append(nn.MaxPool2d(3, stride=2, padding=1) if pooled else nn.Identity())
+        self.rpe_conv = nn.Conv2d(embed_dim, embed_dim, 3, padding=1, bias=False)
+        self.rpe_norm = nn.BatchNorm2d(embed_dim)
+        self.rpe_lif = LIF(**lif_kwargs)
+
+    def forward(self, x: Tensor, static: bool) -> Tensor:
+        """x: [T, B, C, H, W]; static=True means all T frames are the same image (conv once)."""
+        t, b = x.shape[:2]
+        if static:
+            first = self.norms[0](self.convs[0](x[0]))  # (B, C1, H, W), identical for every step
+            h = first.unsqueeze(0).expand(t, *first.shape)
+        else:
+            h = self.norms[0](self.convs[0](x.flatten(0, 1))).unflatten(0, (t, b))
+        for i in range(NUM_CONV_STAGES):
+            if i > 0:
+                h = self.norms[i](self.convs[i](h.flatten(0, 1))).unflatten(0, (t, b))
+            if i == NUM_CONV_STAGES - 1:
+                feat = self.pools[i](h.flatten(0, 1))  # (T*B, D, h, w) real-valued features
+                break
+            h = self.lifs[i](h)
+            h = self.pools[i](h.flatten(0, 1)).unflatten(0, (t, b))
+        spikes = self.lifs[-1](feat.unflatten(0, (t, b))).flatten(0, 1)
+        rpe = self.rpe_lif(self.rpe_norm(self.rpe_conv(spikes)).unflatten(0, (t, b)))
+        tokens = feat.unflatten(0, (t, b)) + rpe  # (T, B, D, h, w)
+        return tokens.flatten(3).transpose(2, 3).contiguous()  # (T, B, N, D)

@@ -1,0 +1,180 @@
+"""Token pruners: score tokens from spikes, keep the top k in their original order.
+
+Shapes: spikes s [T, B, N, D]; importance [B, N]; kept indices [B, k] sorted ascending.
+Every pruner maps (spikes, context) -> importance; `select_tokens` turns importance into indices.
+SST-TP (the method) also returns a straight-through scale that is exactly 1 in the forward pass
+and carries gradient to its learnable alpha and beta.
+"""
+
+from __future__ import annotations
+
+import difflib
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+EPS = 1e-6
+
+
+def keep_count(keep_ratio: float, num_original: int) -> int:
+    """k = max(1, round(keep_ratio * N_original))."""
+    if not 0.0 < keep_ratio <= 1.0:
+        raise ValueError(f"keep_ratio must be in (0, 1], got {keep_ratio}")
+    return max(1, int(round(keep_ratio * num_original)))
+
+
+def select_tokens(importance: Tensor, k: int) -> Tensor:
+    """importance [B, N] -> indices [B, k] of the k largest, ties to the lower index, sorted ascending."""
+    order = torch.sort(importance, dim=-1, descending=True, stable=True).indices[:, :k]
+    return torch.sort(order, dim=-1).values
+
+
+def gather_tokens(x: Tensor, index: Tensor) -> Tensor:
+    """x [T, B, N, D], index [B, k] -> [T, B, k, D]."""
+    t, _, _, d = x.shape
+    idx = index.unsqueeze(0).unsqueeze(-1).expand(t, -1, -1, d)
+    return torch.gather(x, 2, idx)
+
+
+def expand_tokens(tokens: Tensor, positions: Tensor, num_tokens: int, fill: Tensor | None = None) -> Tensor:
+    """Scatter kept tokens [T, B, k, D] at positions [B, k] back to [T, B, num_tokens, D].
+
+    Pruned positions hold zeros, or the values of `fill` [T, B, num_tokens, D] (e.g. their last value).
+    """
+    t, b, _, d = tokens.shape
+    out = tokens.new_zeros(t, b, num_tokens, d) if fill is None else fill.clone()
+    idx = positions.unsqueeze(0).unsqueeze(-1).expand(t, -1, -1, d)
+    return out.scatter(2, idx, tokens)
+
+
+def spike_count(spikes: Tensor) -> Tensor:
+    """Spikes per token summed over T and channels: [T, B, N, D] -> [B, N]."""
+    return spikes.sum(dim=(0, 3))
+
+
+def first_spike_latency(spikes: Tensor) -> Tensor:
+    """First step at which a token has any spike; T for a token that never spikes. -> [B, N] float."""
+    t = spikes.shape[0]
+    active = spikes.detach().abs().sum(dim=3) > 0  # (T, B, N)
+    steps = torch.arange(t, device=spikes.device).view(t, 1, 1).expand_as(active)
+    never = torch.full_like(steps, t)
+    return torch.where(active, steps, never).amin(dim=0).to(spikes.dtype)
+
+
+class SSTTP(nn.Module):
+    """Spike-guided spatio-temporal importance: I = alpha * A + beta * (T - L) / T.
+
+    A is the spike count normalised per sample by its maximum over tokens, L the first-spike latency.
+    alpha, beta are softplus of learnable raw values (non-negative); `learnable=False` freezes them.
+    """
+
+    def __init__(self, alpha: float = 0.5, beta: float = 0.5, learnable: bool = True):
+        super().__init__()
+        raw = torch.tensor([alpha, beta]).clamp_min(EPS)
+        raw = raw + torch.log(-torch.expm1(-raw))  # inverse softplus
+        self.raw_weights = nn.Parameter(raw, requires_grad=learnable)
+
+    @property
+    def weights(self) -> Tensor:
+        """(alpha, beta) as a [2] tensor."""
+        return F.softplus(self.raw_weights)
+
+    def forward(self, spikes: Tensor, context: dict) -> Tensor:
+        count = spike_count(spikes)
+        strength = count / (count.amax(dim=-1, keepdim=True) + EPS)
+        t = spikes.shape[0]
+        latency_score = (t - first_spike_latency(spikes)) / t
+        alpha, beta = self.weights.to(spikes.dtype)
+        return alpha * strength + beta * latency_score
+
+
+class SpikeIntensity(nn.Module):
+    """SMixer's spike intensity value (spike count per token); `least=True` keeps the least active."""
+
+    def __init__(self, least: bool = False):
+        super().__init__()
+        self.sign = -1.0 if least else 1.0
+
+    def forward(self, spikes: Tensor, context: dict) -> Tensor:
+        return self.sign * spike_count(spikes)
+
+
+class LatencyOnly(nn.Module):
+    """(T - L) / T alone: earlier first spike, higher importance."""
+
+    def forward(self, spikes: Tensor, context: dict) -> Tensor:
+        t = spikes.shape[0]
+        return (t - first_spike_latency(spikes)) / t
+
+
+class ClippedValue(nn.Module):
+    """Seed 004 eq. 9: sum over channels of max(y, 0) of the previous SSM output, mean over T.
+
+    Uses context["ssm_out"] [T, B, N, E] when a previous block produced one, else the residual stream.
+    """
+
+    def forward(self, spikes: Tensor, context: dict) -> Tensor:
+        values = context.get("ssm_out")
+        if values is None:
+            values = context["residual"]
+        return values.detach().clamp_min(0).sum(dim=3).mean(dim=0)
+
+
+class RandomScore(nn.Module):
+    """Uniform random importance (draws from the global torch RNG: seed it for determinism)."""
+
+    def forward(self, spikes: Tensor, context: dict) -> Tensor:
+        return torch.rand(spikes.shape[1], spikes.shape[2], device=spikes.device, dtype=spikes.dtype)
+
+
+PRUNERS = {
+    "sst_tp": lambda: SSTTP(),
+    "sst_tp_fixed": lambda: SSTTP(learnable=False),
+    "siv": lambda: SpikeIntensity(),
+    "high_siv": lambda: SpikeIntensity(least=True),
+    "latency": lambda: LatencyOnly(),
+    "clipped": lambda: ClippedValue(),
+    "random": lambda: RandomScore(),
+}
+
+
+def check_pruner_name(name: str | None) -> None:
+    """Raise ValueError for a pruner name that does not exist, naming the closest."""
+    if name is None or name == "none" or name in PRUNERS:
+        return
+    close = difflib.get_close_matches(name, PRUNERS, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    raise ValueError(f"unknown pruner {name!r}; choose one of {sorted(PRUNERS) + ['none']}{hint}")
+
+
+class TokenPruner(nn.Module):
+    """Keep `keep_ratio` of the original N tokens by a named importance score.
+
+    forward(x [T,B,n,D] residual, spikes [T,B,n,D], positions [B,n], context) ->
+        (x [T,B,k,D], spikes [T,B,k,D], positions [B,k], importance [B,n]).
+    For SST-TP the kept spikes are multiplied by a straight-through factor (1 in the forward pass)
+    so alpha and beta receive gradient.
+    """
+
+    def __init__(self, name: str, keep_ratio: float, num_original: int):
+        super().__init__()
+        check_pruner_name(name)
+        self.name = name
+        self.keep_ratio = keep_ratio
+        self.k = keep_count(keep_ratio, num_original)
+        self.score = PRUNERS[name]()
+
+    def forward(self, x: Tensor, spikes: Tensor, positions: Tensor, context: dict):
+        importance = self.score(spikes, {**context, "residual": x})
+        k = min(self.k, spikes.shape[2])
+        index = select_tokens(importance.detach(), k)
+        kept_spikes = gather_tokens(spikes, index)
+        if isinstance(self.score, SSTTP) and self.score.raw_weights.requires_grad:
+            kept_importance = torch.gather(importance, 1, index)  # (B, k)
+            factor = (kept_importance - kept_importance.detach()) + 1.0  # exactly 1
+            kept_spikes = kept_spikes * factor.unsqueeze(0).unsqueeze(-1)
+        return gather_tokens(x, index), kept_spikes, torch.gather(positions, 1, index), importance
+
+    def extra_repr(self) -> str:
+        return f"name={self.name!r}, keep_ratio={self.keep_ratio}, k={self.k}"

@@ -1,0 +1,86 @@
+"""Spiking bidirectional selective state-space mixer (the token mixer of the SmolMamba block).
+
+Shapes: spikes s [T, B, N, D] -> out [T, B, N, D]. The scan runs along N with T folded into the
+batch: [T*B, E, N] in the scan's own layout (E = expand * D channels).
+Every projection that sees a token is bias-free, so a silenced token (all-zero spikes) yields
+u = 0 and delta = softplus(delta_bias): exactly what pruning-aware alignment assumes for a pruned one.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from smolmamba.neurons import LIF
+from smolmamba.ops import ScanParams, bidirectional_scan
+
+
+class ScanDirection(nn.Module):
+    """Parameters of one scan direction: x_proj -> (dt, B, C), dt_proj, A_log, D, dt bias (Mamba init)."""
+
+    def __init__(self, d_inner: int, d_state: int, dt_rank: int, dt_min: float = 1e-3, dt_max: float = 1e-1):
+        super().__init__()
+        self.d_state, self.dt_rank = d_state, dt_rank
+        self.x_proj = nn.Linear(d_inner, dt_rank + 2 * d_state, bias=False)
+        self.dt_proj = nn.Linear(dt_rank, d_inner, bias=False)
+        nn.init.uniform_(self.dt_proj.weight, -(dt_rank**-0.5), dt_rank**-0.5)
+        dt = torch.exp(torch.rand(d_inner) * (math.log(dt_max) - math.log(dt_min)) + math.log(dt_min))
+        self.dt_bias = nn.Parameter(dt + torch.log(-torch.expm1(-dt)))  # softplus(dt_bias) = dt
+        a = torch.arange(1, d_state + 1, dtype=torch.float32).repeat(d_inner, 1)  # S4D-real
+        self.A_log = nn.Parameter(torch.log(a))
+        self.D = nn.Parameter(torch.ones(d_inner))
+
+    def params(self, u_tokens: Tensor) -> ScanParams:
+        """u_tokens [T*B, L, E] (spikes) -> this direction's scan inputs in scan layout."""
+        dt, b, c = self.x_proj(u_tokens).split([self.dt_rank, self.d_state, self.d_state], dim=-1)
+        delta = self.dt_proj(dt).transpose(1, 2)  # (TB, E, L), pre-bias
+        return ScanParams(
+            delta=delta,
+            A=-torch.exp(self.A_log.float()).to(u_tokens.dtype),
+            B=b.transpose(1, 2),  # (TB, N, L)
+            C=c.transpose(1, 2),
+            D=self.D.to(u_tokens.dtype),
+            delta_bias=self.dt_bias.to(u_tokens.dtype),
+        )
+
+
+class SpikingSSM(nn.Module):
+    """in_proj (spikes) -> u, z -> LIF(u) -> bidirectional scan -> * LIF(z) -> LIF -> out_proj -> BN.
+
+    forward(s [T,B,N,D], positions [B,N] original indices or None, align) -> (out [T,B,N,D], y [T,B,N,E]).
+    align=False scans the kept tokens as if adjacent (naive pruning).
+    """
+
+    def __init__(self, dim: int, expand: int, d_state: int, dt_rank: int | None, lif_kwargs: dict,
+                 scan_impl: str = "auto"):
+        super().__init__()
+        d_inner = expand * dim
+        dt_rank = dt_rank or math.ceil(dim / 16)
+        self.d_inner, self.scan_impl = d_inner, scan_impl
+        self.in_proj = nn.Linear(dim, 2 * d_inner, bias=False)
+        self.u_lif = LIF(**lif_kwargs)
+        self.z_lif = LIF(**lif_kwargs)
+        self.forward_dir = ScanDirection(d_inner, d_state, dt_rank)
+        self.backward_dir = ScanDirection(d_inner, d_state, dt_rank)
+        self.y_lif = LIF(**lif_kwargs)
+        self.out_proj = nn.Linear(d_inner, dim, bias=False)
+        self.out_norm = nn.BatchNorm1d(dim)
+
+    def forward(self, s: Tensor, positions: Tensor | None, align: bool) -> tuple[Tensor, Tensor]:
+        t, b, n, _ = s.shape
+        u, z = self.in_proj(s).chunk(2, dim=-1)  # (T, B, N, E) each
+        u = self.u_lif(u).flatten(0, 1)  # (TB, N, E) spikes
+        scan_pos = positions.repeat(t, 1) if (align and positions is not None) else None  # (TB, N)
+        y = bidirectional_scan(
+            u.transpose(1, 2),
+            self.forward_dir.params(u),
+            self.backward_dir.params(u),
+            positions=scan_pos,
+            impl=self.scan_impl,
+        )  # (TB, E, N)
+        y = y.transpose(1, 2).unflatten(0, (t, b)) * self.z_lif(z)  # (T, B, N, E)
+        out = self.out_proj(self.y_lif(y))
+        out = self.out_norm(out.flatten(0, 2)).view(t, b, n, -1)
+        return out, y

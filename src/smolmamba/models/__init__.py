@@ -1,0 +1,8 @@
+"""Models: config, registry, the spiking vision network and its registered variants."""
+
+from smolmamba.models.config import ModelCfg
+from smolmamba.models.network import SpikingVisionNet, count_parameters, tokens_per_stage
+from smolmamba.models.registry import create_model, list_models, model_cfg, register_model
+
+__all__ = ["ModelCfg", "SpikingVisionNet", "count_parameters", "tokens_per_stage", "create_model",
+           "list_models", "model_cfg", "register_model"]

@@ -1,0 +1,93 @@
+"""ModelCfg: every choice that shapes a model, as one typed dataclass, validated at construction."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from smolmamba.layers.pruning import check_pruner_name
+
+MIXER_NAMES = ("ssm",)
+PRUNING_MODES = ("train", "zero_shot", "off")
+
+
+@dataclass(frozen=True)
+class ModelCfg:
+    img_size: int = 32  # input height = width
+    patch_size: int = 4  # power of two, divides img_size
+    in_chans: int = 3  # 3 for RGB, 1 for grey, 2 for event polarities
+    num_classes: int = 10
+    embed_dim: int = 384  # D, token channels
+    depth: int = 4  # number of blocks
+    mlp_ratio: float = 4.0  # MLP hidden = mlp_ratio * D
+    time_steps: int = 4  # T; for events it must match the frames
+    events: bool = False  # True: input is event frames [B, T, 2, H, W]
+    mixer: str = "ssm"  # token mixer of every block
+    expand: int = 1  # SSM inner channels E = expand * D
+    d_state: int = 16  # SSM state size N
+    dt_rank: int | None = None  # None: ceil(D / 16), as Mamba
+    pruner: str | None = "sst_tp"  # see layers.pruning.PRUNERS; None or "none" for dense
+    keep_ratios: tuple[float, ...] = (0.8, 0.6, 0.5, 0.4)  # of the ORIGINAL tokens, one per stage
+    align: bool = True  # pruning-aware hidden-state alignment; False = naive pruning
+    pruning_mode: str = "train"  # train: always prune; zero_shot: prune only in eval; off
+    scan_impl: str = "auto"  # auto | reference | torch | cuda
+    tau: float = 2.0  # LIF membrane time constant
+    v_threshold: float = 1.0
+    surrogate: str = "sigmoid"
+    detach_reset: bool = False
+    extra: dict = field(default_factory=dict)  # mixer-specific options of the peers
+
+    def __post_init__(self):
+        object.__setattr__(self, "keep_ratios", tuple(float(r) for r in self.keep_ratios))
+        validate(self)
+
+    @property
+    def num_tokens(self) -> int:
+        return (self.img_size // self.patch_size) ** 2
+
+    @property
+    def prunes(self) -> bool:
+        return self.pruner not in (None, "none") and self.pruning_mode != "off"
+
+    @property
+    def lif_kwargs(self) -> dict:
+        return {"tau": self.tau, "v_threshold": self.v_threshold, "surrogate": self.surrogate,
+                "detach_reset": self.detach_reset}
+
+    def replace(self, **overrides) -> "ModelCfg":
+        """A copy with some fields changed; an unknown field is a ValueError naming it."""
+        names = {f.name for f in dataclasses.fields(self)}
+        unknown = sorted(set(overrides) - names)
+        if unknown:
+            raise ValueError(f"unknown model option(s) {unknown}; valid options: {sorted(names)}")
+        return dataclasses.replace(self, **overrides)
+
+
+def validate(cfg: ModelCfg) -> None:
+    """Raise ValueError on any inconsistent choice, naming the field and the fix."""
+    if cfg.time_steps < 1:
+        raise ValueError(f"time_steps must be >= 1, got {cfg.time_steps}")
+    if cfg.depth < 1:
+        raise ValueError(f"depth must be >= 1, got {cfg.depth}")
+    if cfg.events and cfg.in_chans != 2:
+        raise ValueError(f"event models take 2 polarity channels; got in_chans={cfg.in_chans}")
+    if cfg.mixer not in MIXER_NAMES:
+        raise ValueError(f"unknown mixer {cfg.mixer!r}; choose one of {MIXER_NAMES}")
+    if cfg.pruning_mode not in PRUNING_MODES:
+        raise ValueError(f"unknown pruning_mode {cfg.pruning_mode!r}; choose one of {PRUNING_MODES}")
+    check_pruner_name(cfg.pruner)
+    if cfg.pruner not in (None, "none"):
+        if not cfg.keep_ratios:
+            raise ValueError("keep_ratios is empty; give one ratio per stage, e.g. (0.8, 0.6, 0.5, 0.4)")
+        for r in cfg.keep_ratios:
+            if not 0.0 < r <= 1.0:
+                raise ValueError(f"keep_ratios must lie in (0, 1], got {list(cfg.keep_ratios)}")
+        if any(b > a for a, b in zip(cfg.keep_ratios, cfg.keep_ratios[1:])):
+            raise ValueError(
+                f"keep_ratios must not increase from stage to stage (pruned tokens do not come back), "
+                f"got {list(cfg.keep_ratios)}"
+            )
+        if len(cfg.keep_ratios) > cfg.depth:
+            raise ValueError(
+                f"{len(cfg.keep_ratios)} pruning stages need at least as many blocks; depth={cfg.depth}"
+            )

@@ -1,0 +1,88 @@
+"""Registered Vision SmolMamba variants, their dense Spiking Mamba twins and naive-pruning twins.
+
+Sizes: smolmamba_cifar (D=384, depth 4, expand 1) and smolmamba_dvs (D=256, depth 2, expand 1) are
+chosen so their parameter counts lie within 10 % of Spikformer-4-384 (9.32M) and Spikformer-2-256
+(2.57M); `smolmamba models` prints the counts.
+"""
+
+from __future__ import annotations
+
+from smolmamba.models.config import ModelCfg
+from smolmamba.models.registry import register_model
+
+TINY = dict(img_size=32, patch_size=4, in_chans=1, num_classes=10, embed_dim=64, depth=4, time_steps=4,
+            d_state=8)
+TINY_EVENTS = dict(TINY, in_chans=2, events=True, time_steps=8)
+CIFAR = dict(img_size=32, patch_size=4, in_chans=3, num_classes=10, embed_dim=384, depth=4, time_steps=4)
+IMAGENET = dict(img_size=224, patch_size=16, in_chans=3, num_classes=1000, embed_dim=384, depth=12,
+                time_steps=4)
+DVS = dict(img_size=128, patch_size=16, in_chans=2, events=True, num_classes=10, embed_dim=256, depth=2,
+           time_steps=16, keep_ratios=(0.7, 0.5))
+
+DENSE = dict(pruner=None)
+NAIVE = dict(align=False)
+
+
+@register_model
+def smolmamba_tiny() -> ModelCfg:
+    return ModelCfg(**TINY)
+
+
+@register_model
+def smolmamba_tiny_events() -> ModelCfg:
+    return ModelCfg(**TINY_EVENTS)
+
+
+@register_model
+def smolmamba_cifar() -> ModelCfg:
+    return ModelCfg(**CIFAR)
+
+
+@register_model
+def smolmamba_imagenet() -> ModelCfg:
+    return ModelCfg(**IMAGENET)
+
+
+@register_model
+def smolmamba_dvs() -> ModelCfg:
+    return ModelCfg(**DVS)
+
+
+@register_model
+def spiking_mamba_tiny() -> ModelCfg:
+    return ModelCfg(**TINY, **DENSE)
+
+
+@register_model
+def spiking_mamba_tiny_events() -> ModelCfg:
+    return ModelCfg(**TINY_EVENTS, **DENSE)
+
+
+@register_model
+def spiking_mamba_cifar() -> ModelCfg:
+    return ModelCfg(**CIFAR, **DENSE)
+
+
+@register_model
+def spiking_mamba_imagenet() -> ModelCfg:
+    return ModelCfg(**IMAGENET, **DENSE)
+
+
+@register_model
+def spiking_mamba_dvs() -> ModelCfg:
+    return ModelCfg(**DVS, **DENSE)
+
+
+@register_model
+def smolmamba_naive_tiny() -> ModelCfg:
+    return ModelCfg(**TINY, **NAIVE)
+
+
+@register_model
+def smolmamba_naive_tiny_events() -> ModelCfg:
+    return ModelCfg(**TINY_EVENTS, **NAIVE)
+
+
+@register_model
+def smolmamba_naive_cifar() -> ModelCfg:
+    return ModelCfg(**CIFAR, **NAIVE)

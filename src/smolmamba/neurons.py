@@ -1,0 +1,274 @@
+"""Leaky integrate-and-fire (LIF) neurons with surrogate gradients.
+
+Shapes: x, spikes and membrane are [T, ...], time first (inside the model [T, B, N, D]).
+Each call starts at V_reset: there is no hidden state and nothing to reset.
+
+One step (k = 1 - 1/tau):
+    decay_input=True:  H_t = V_{t-1} + (X_t - (V_{t-1} - V_reset)) / tau
+    decay_input=False: H_t = V_{t-1} - (V_{t-1} - V_reset) / tau + X_t
+    S_t = Heaviside(H_t - V_th)            backward: surrogate derivative
+    hard reset: V_t = H_t * (1 - S_t) + V_reset * S_t
+    soft reset: V_t = H_t - S_t * V_th
+`lif_ref` runs the loop under autograd; `lif` runs it without a graph and backpropagates
+through time by hand, saving only H.
+"""
+
+import math
+from typing import Callable, NamedTuple
+
+import torch
+from torch import Tensor, nn
+from torch.autograd.function import once_differentiable
+
+# ---------------------------------------------------------------- surrogates
+
+
+def sigmoid_grad(x: Tensor, alpha: float) -> Tensor:
+    """d/dx sigmoid(alpha * x); equals alpha / 4 at 0."""
+    sg = torch.sigmoid(alpha * x)
+    return alpha * sg * (1.0 - sg)
+
+
+def atan_grad(x: Tensor, alpha: float) -> Tensor:
+    """d/dx (atan(pi/2 * alpha * x) / pi + 1/2); equals alpha / 2 at 0."""
+    return (alpha / 2.0) / (1.0 + (math.pi / 2.0 * alpha * x) ** 2)
+
+
+def rect_grad(x: Tensor, alpha: float) -> Tensor:
+    """Box of height alpha on |x| < 1 / (2 alpha) (unit area)."""
+    return alpha * (x.abs() < 0.5 / alpha).to(x.dtype)
+
+
+def triangle_grad(x: Tensor, alpha: float) -> Tensor:
+    """Triangle of height alpha on |x| < 1 / alpha (unit area)."""
+    return alpha * torch.relu(1.0 - alpha * x.abs())
+
+
+class Surrogate(NamedTuple):
+    grad: Callable[[Tensor, float], Tensor]  # stands in for dHeaviside/dx
+    alpha: float  # default sharpness
+
+
+SURROGATES: dict[str, Surrogate] = {
+    "sigmoid": Surrogate(sigmoid_grad, 4.0),
+    "atan": Surrogate(atan_grad, 2.0),
+    "arctan": Surrogate(atan_grad, 2.0),
+    "rect": Surrogate(rect_grad, 1.0),
+    "triangle": Surrogate(triangle_grad, 1.0),
+}
+
+
+def _resolve_surrogate(surrogate: str, alpha: float | None) -> tuple[Callable, float]:
+    """Name and optional alpha -> (grad function, alpha); raises ValueError on bad values."""
+    if surrogate not in SURROGATES:
+        raise ValueError(f"surrogate={surrogate!r} is unknown; use one of {sorted(SURROGATES)}")
+    grad, default = SURROGATES[surrogate]
+    alpha = default if alpha is None else float(alpha)
+    if not alpha > 0:
+        raise ValueError(f"alpha={alpha} must be > 0 (or None for the default {default})")
+    return grad, alpha
+
+
+def _spike(u: Tensor) -> Tensor:
+    return (u >= 0).to(u.dtype)
+
+
+class _Heaviside(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: Tensor, grad_fn: Callable, alpha: float) -> Tensor:
+        ctx.save_for_backward(x)
+        ctx.grad_fn, ctx.alpha = grad_fn, alpha
+        return _spike(x)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_out: Tensor):
+        (x,) = ctx.saved_tensors
+        return grad_out * ctx.grad_fn(x, ctx.alpha), None, None
+
+
+def heaviside_surrogate(x: Tensor, surrogate: str = "sigmoid", alpha: float | None = None) -> Tensor:
+    """(x >= 0) in x's dtype; backward uses the named surrogate derivative. x: any shape."""
+    grad_fn, alpha = _resolve_surrogate(surrogate, alpha)
+    return _Heaviside.apply(x, grad_fn, alpha)
+
+
+# ---------------------------------------------------------------- LIF
+
+
+def _check_params(tau: float, v_threshold: float, v_reset: float) -> None:
+    if not tau > 0:
+        raise ValueError(f"tau={tau} must be > 0 (tau >= 1 is usual: tau < 1 makes 1 - 1/tau negative)")
+    if not v_threshold > v_reset:
+        raise ValueError(
+            f"v_threshold={v_threshold} must be > v_reset={v_reset}, else the neuron fires at rest"
+        )
+
+
+def _check_input(x: Tensor) -> None:
+    if not isinstance(x, Tensor) or not x.is_floating_point():
+        got = x.dtype if isinstance(x, Tensor) else type(x).__name__
+        raise ValueError(f"x must be a floating-point tensor, got {got}; cast with x.float()")
+    if x.dim() < 1 or x.shape[0] < 1:
+        raise ValueError(f"x must be [T, ...] with T >= 1 time steps, got shape {tuple(x.shape)}")
+
+
+def _charge(v: Tensor, x: Tensor, tau: float, v_reset: float, decay_input: bool) -> Tensor:
+    """H_t from V_{t-1} and X_t."""
+    if decay_input:
+        return v + (x - (v - v_reset)) / tau
+    return v - (v - v_reset) / tau + x
+
+
+def _reset(h: Tensor, s: Tensor, v_threshold: float, v_reset: float, soft_reset: bool) -> Tensor:
+    """V_t from H_t and S_t."""
+    if soft_reset:
+        return h - s * v_threshold
+    return h * (1.0 - s) + v_reset * s
+
+
+def lif_ref(
+    x: Tensor,
+    tau: float = 2.0,
+    v_threshold: float = 1.0,
+    v_reset: float = 0.0,
+    surrogate: str = "sigmoid",
+    alpha: float | None = None,
+    soft_reset: bool = False,
+    detach_reset: bool = False,
+    decay_input: bool = True,
+    return_membrane: bool = False,
+) -> Tensor | tuple[Tensor, Tensor]:
+    """Reference LIF: loop over T under autograd. x [T, ...] -> spikes [T, ...] (, H [T, ...])."""
+    _check_input(x)
+    _check_params(tau, v_threshold, v_reset)
+    grad_fn, alpha = _resolve_surrogate(surrogate, alpha)
+    v = torch.full_like(x[0], v_reset)
+    spikes, membrane = [], []
+    for x_t in x:
+        h = _charge(v, x_t, tau, v_reset, decay_input)
+        s = _Heaviside.apply(h - v_threshold, grad_fn, alpha)
+        v = _reset(h, s.detach() if detach_reset else s, v_threshold, v_reset, soft_reset)
+        spikes.append(s)
+        membrane.append(h)
+    spikes = torch.stack(spikes)
+    return (spikes, torch.stack(membrane)) if return_membrane else spikes
+
+
+class _LIFFunction(torch.autograd.Function):
+    """Forward loops over T without a graph; backward runs BPTT from the saved H alone."""
+
+    @staticmethod
+    def forward(ctx, x, tau, v_threshold, v_reset, grad_fn, alpha, soft_reset, detach_reset, decay_input):
+        spikes, membrane = torch.empty_like(x), torch.empty_like(x)
+        v = torch.full_like(x[0], v_reset)
+        for t in range(x.shape[0]):
+            h = _charge(v, x[t], tau, v_reset, decay_input)
+            s = _spike(h - v_threshold)
+            v = _reset(h, s, v_threshold, v_reset, soft_reset)
+            spikes[t], membrane[t] = s, h
+        ctx.save_for_backward(membrane)
+        ctx.set_materialize_grads(False)
+        ctx.args = (tau, v_threshold, v_reset, grad_fn, alpha, soft_reset, detach_reset, decay_input)
+        return spikes, membrane
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_spikes, grad_membrane):
+        (h,) = ctx.saved_tensors
+        tau, v_threshold, v_reset, grad_fn, alpha, soft_reset, detach_reset, decay_input = ctx.args
+        if grad_spikes is None and grad_membrane is None:
+            return (None,) * 9
+        u = h - v_threshold
+        ds_dh = grad_fn(u, alpha)  # [T, ...]
+        # Local dV_t/dH_t through the reset (S_t's path only when not detached).
+        if soft_reset:
+            dv_dh = 1.0 if detach_reset else 1.0 - v_threshold * ds_dh
+        else:
+            s = _spike(u)
+            dv_dh = 1.0 - s if detach_reset else (1.0 - s) + (v_reset - h) * ds_dh
+        direct = grad_spikes * ds_dh if grad_spikes is not None else 0.0  # dL/dH_t not via V_t
+        if grad_membrane is not None:
+            direct = direct + grad_membrane
+        grad_h = torch.empty_like(h)
+        carry = None  # dL/dV_t
+        decay = 1.0 - 1.0 / tau  # dH_{t+1}/dV_t
+        for t in range(h.shape[0] - 1, -1, -1):
+            dv = dv_dh if isinstance(dv_dh, float) else dv_dh[t]
+            grad_h[t] = direct[t] if carry is None else direct[t] + carry * dv
+            carry = grad_h[t] * decay
+        grad_x = grad_h / tau if decay_input else grad_h  # dH_t/dX_t
+        return grad_x, None, None, None, None, None, None, None, None
+
+
+def lif(
+    x: Tensor,
+    tau: float = 2.0,
+    v_threshold: float = 1.0,
+    v_reset: float = 0.0,
+    surrogate: str = "sigmoid",
+    alpha: float | None = None,
+    soft_reset: bool = False,
+    detach_reset: bool = False,
+    decay_input: bool = True,
+    return_membrane: bool = False,
+) -> Tensor | tuple[Tensor, Tensor]:
+    """Fast LIF, same math as `lif_ref`; saves only H. x [T, ...] -> spikes [T, ...] (, H [T, ...])."""
+    _check_input(x)
+    _check_params(tau, v_threshold, v_reset)
+    grad_fn, alpha = _resolve_surrogate(surrogate, alpha)
+    spikes, membrane = _LIFFunction.apply(
+        x, tau, v_threshold, v_reset, grad_fn, alpha, soft_reset, detach_reset, decay_input
+    )
+    return (spikes, membrane) if return_membrane else spikes
+
+
+_IMPLS = {"fast": lif, "reference": lif_ref}
+
+
+class LIF(nn.Module):
+    """Multi-step LIF neuron; stateless, every forward starts at v_reset."""
+
+    def __init__(
+        self,
+        tau: float = 2.0,
+        v_threshold: float = 1.0,
+        v_reset: float = 0.0,
+        surrogate: str = "sigmoid",
+        alpha: float | None = None,
+        soft_reset: bool = False,
+        detach_reset: bool = False,
+        decay_input: bool = True,
+        impl: str = "fast",
+    ):
+        super().__init__()
+        if impl not in _IMPLS:
+            raise ValueError(f"impl={impl!r} is unknown; use one of {sorted(_IMPLS)}")
+        _check_params(tau, v_threshold, v_reset)
+        _, alpha = _resolve_surrogate(surrogate, alpha)
+        self.tau, self.v_threshold, self.v_reset = float(tau), float(v_threshold), float(v_reset)
+        self.surrogate, self.alpha = surrogate, alpha
+        self.soft_reset, self.detach_reset, self.decay_input = soft_reset, detach_reset, decay_input
+        self.impl = impl
+
+    def forward(self, x: Tensor, return_membrane: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+        """x [T, ...] -> spikes [T, ...] (, pre-reset membrane H [T, ...])."""
+        return _IMPLS[self.impl](
+            x,
+            tau=self.tau,
+            v_threshold=self.v_threshold,
+            v_reset=self.v_reset,
+            surrogate=self.surrogate,
+            alpha=self.alpha,
+            soft_reset=self.soft_reset,
+            detach_reset=self.detach_reset,
+            decay_input=self.decay_input,
+            return_membrane=return_membrane,
+        )
+
+    def extra_repr(self) -> str:
+        return (
+            f"tau={self.tau}, v_threshold={self.v_threshold}, v_reset={self.v_reset}, "
+            f"surrogate={self.surrogate!r}, alpha={self.alpha}, soft_reset={self.soft_reset}, "
+            f"detach_reset={self.detach_reset}, decay_input={self.decay_input}, impl={self.impl!r}"
+        )

@@ -1,0 +1,221 @@
+import pytest
+import torch
+import torch.nn.functional as F
+
+from smolmamba.layers.block import Block
+from smolmamba.layers.pruning import TokenPruner, gather_tokens
+from smolmamba.layers.ssm import SpikingSSM
+from smolmamba.models import ModelCfg, SpikingVisionNet, count_parameters, create_model, list_models
+from smolmamba.models.network import stage_starts, tokens_per_stage
+from smolmamba.models.summary import example_input
+
+LIF_KW = {"tau": 2.0, "v_threshold": 1.0, "surrogate": "sigmoid", "detach_reset": False}
+SMALL = dict(embed_dim=32, depth=4, d_state=4, img_size=16, patch_size=2, in_chans=1, num_classes=5)
+
+
+def small_model(**overrides):
+    return SpikingVisionNet(ModelCfg(**{**SMALL, **overrides}))
+
+
+def test_every_registered_model_builds_and_runs_on_its_own_input():
+    names = list_models()
+    assert {"smolmamba_tiny", "smolmamba_cifar", "smolmamba_imagenet", "smolmamba_dvs",
+            "spiking_mamba_cifar", "smolmamba_naive_cifar"} <= set(names)
+    for name in names:
+        model = create_model(name).eval()
+        cfg = model.cfg
+        if cfg.img_size > 64:  # keep CI fast: the big ones are checked at a smaller input size
+            model = create_model(name, img_size=64).eval()
+            cfg = model.cfg
+        x = example_input(cfg, 1)
+        with torch.no_grad():
+            out = model(x)
+        assert out.shape == (1, cfg.num_classes), name
+        assert torch.isfinite(out).all(), name
+
+
+@pytest.mark.parametrize("events", [False, True])
+def test_forward_backward_reaches_every_parameter(events):
+    torch.manual_seed(0)
+    kw = dict(in_chans=2, events=True, time_steps=3) if events else {}
+    model = small_model(**kw)
+    x = example_input(model.cfg, 4) * (1.0 if events else 3.0)
+    loss = F.cross_entropy(model(x), torch.tensor([0, 1, 2, 3]))
+    loss.backward()
+    missing = [n for n, p in model.named_parameters() if p.grad is None or p.grad.abs().sum() == 0]
+    assert not missing, f"no gradient reached {missing}"
+
+
+def test_tokens_per_stage_follow_keep_ratios_of_original():
+    model = small_model(keep_ratios=(0.8, 0.6, 0.5, 0.4)).eval()
+    n = model.cfg.num_tokens  # 64
+    assert tokens_per_stage(model, example_input(model.cfg, 2)) == [n, 51, 38, 32, 26]
+    dense = small_model(pruner=None).eval()
+    assert tokens_per_stage(dense, example_input(dense.cfg, 2)) == [n]
+
+
+def test_stage_starts_split_blocks_evenly():
+    assert stage_starts(12, 4) == [0, 3, 6, 9]
+    assert stage_starts(4, 4) == [0, 1, 2, 3]
+    assert stage_starts(5, 2) == [0, 3]
+
+
+def test_pruning_modes():
+    x = example_input(ModelCfg(**SMALL), 2)
+    zero_shot = small_model(pruning_mode="zero_shot")
+    _, info = zero_shot.train().forward_features(x)
+    assert info["positions"] == []
+    _, info = zero_shot.eval().forward_features(x)
+    assert len(info["positions"]) == 4
+    _, info = small_model(pruning_mode="off").eval().forward_features(x)
+    assert info["positions"] == []
+
+
+def make_block(align, keep=0.5, n=24, dim=16, pruner="sst_tp"):
+    mixer = SpikingSSM(dim, expand=2, d_state=4, dt_rank=None, lif_kwargs=LIF_KW, scan_impl="reference")
+    block = Block(dim, mixer, 2 * dim, LIF_KW, pruner=TokenPruner(pruner, keep, n), align=align)
+    for m in block.modules():  # non-trivial eval statistics
+        if isinstance(m, torch.nn.BatchNorm1d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 1.5)
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.uniform_(-0.5, 0.5)
+    return block.double().eval()
+
+
+def dense_block_with_silenced_tokens(block, x, positions):
+    """The block run without pruning, where the pruned tokens' input spikes are set to zero."""
+    s = block.in_lif(x)
+    keep = torch.zeros(x.shape[1], x.shape[2], dtype=torch.bool).scatter(1, positions, True)
+    s = s * keep[None, :, :, None].to(s.dtype)
+    mixed, _ = block.mixer(s, None, True)
+    out = x + mixed
+    return out + block.mlp(out)
+
+
+@pytest.mark.parametrize("keep", [0.3, 0.5, 0.9])
+def test_aligned_pruned_block_equals_dense_block_with_silenced_tokens(keep):
+    torch.manual_seed(3)
+    t, b, n, d = 3, 2, 24, 16
+    block = make_block(align=True, keep=keep, n=n, dim=d)
+    x = torch.randn(t, b, n, d, dtype=torch.float64) * 2
+    with torch.no_grad():
+        out, positions, _ = block(x, None, {}, prune=True)
+        assert torch.all(positions[:, 1:] > positions[:, :-1])
+        assert positions.shape[1] < n
+        dense = dense_block_with_silenced_tokens(block, x, positions)
+    torch.testing.assert_close(out, gather_tokens(dense, positions), atol=1e-10, rtol=1e-10)
+
+
+def test_naive_pruning_differs_from_dense_with_silenced_tokens():
+    torch.manual_seed(3)
+    t, b, n, d = 3, 2, 24, 16
+    block = make_block(align=False, keep=0.5, n=n, dim=d)
+    x = torch.randn(t, b, n, d, dtype=torch.float64) * 2
+    with torch.no_grad():
+        out, positions, _ = block(x, None, {}, prune=True)
+        dense = dense_block_with_silenced_tokens(block, x, positions)
+    assert (out - gather_tokens(dense, positions)).abs().max() > 1e-6
+
+
+def test_align_flag_changes_the_model_output():
+    torch.manual_seed(0)
+    aligned = small_model(keep_ratios=(0.5, 0.5, 0.3, 0.3)).eval()
+    naive = small_model(keep_ratios=(0.5, 0.5, 0.3, 0.3), align=False).eval()
+    naive.load_state_dict(aligned.state_dict())
+    x = example_input(aligned.cfg, 3) * 3
+    with torch.no_grad():
+        assert not torch.allclose(aligned(x), naive(x))
+
+
+def test_deterministic_under_fixed_seed():
+    outs = []
+    for _ in range(2):
+        torch.manual_seed(7)
+        model = small_model()
+        x = example_input(model.cfg, 2, torch.Generator().manual_seed(1))
+        outs.append(model(x))
+    assert torch.equal(outs[0], outs[1])
+
+
+def test_batch_of_one_and_bf16_autocast():
+    model = small_model().eval()
+    x = example_input(model.cfg, 1)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model(x)
+    assert out.shape == (1, 5) and torch.isfinite(out.float()).all()
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(img_size=30, patch_size=4), "not divisible"),
+        (dict(patch_size=3), "power of two"),
+        (dict(keep_ratios=(0.8, 0.9)), "must not increase"),
+        (dict(keep_ratios=(0.5, 0.0)), r"\(0, 1\]"),
+        (dict(keep_ratios=(1.5,)), r"\(0, 1\]"),
+        (dict(time_steps=0), "time_steps"),
+        (dict(pruner="topk"), "unknown pruner"),
+        (dict(events=True, in_chans=3), "polarity"),
+        (dict(depth=2, keep_ratios=(0.9, 0.8, 0.7)), "depth"),
+    ],
+)
+def test_bad_configs_fail_at_construction(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        small_model(**kwargs)
+
+
+def test_bad_inputs_name_the_problem():
+    model = small_model().eval()
+    with pytest.raises(ValueError, match="channels"):
+        model(torch.rand(2, 3, 16, 16))
+    with pytest.raises(ValueError, match="doesn't match"):
+        model(torch.rand(2, 1, 32, 32))
+    events = small_model(in_chans=2, events=True, time_steps=4).eval()
+    with pytest.raises(ValueError, match="T=3"):
+        events(torch.rand(2, 3, 2, 16, 16))
+    with pytest.raises(ValueError, match="polarity"):
+        events(torch.rand(2, 4, 3, 16, 16))
+    with pytest.raises(ValueError, match="unknown model option"):
+        create_model("smolmamba_tiny", depht=3)
+    with pytest.raises(ValueError, match="smolmamba_tiny"):
+        create_model("smolmamba_tinny")
+
+
+def test_parameter_counts_match_the_spikformer_peers_within_10_percent():
+    assert abs(count_parameters(create_model("smolmamba_cifar")) / 9.32e6 - 1) < 0.10
+    assert abs(count_parameters(create_model("smolmamba_dvs")) / 2.57e6 - 1) < 0.10
+
+
+def test_torch_compile_smoke():
+    model = small_model(depth=1, keep_ratios=(0.5,)).eval()
+    x = example_input(model.cfg, 2)
+    try:
+        compiled = torch.compile(model, backend="eager")
+    except RuntimeError as err:  # platform without compile support
+        pytest.skip(f"torch.compile unavailable: {err}")
+    with torch.no_grad():
+        torch.testing.assert_close(compiled(x), model(x))
+
+
+@pytest.mark.slow
+def test_tiny_model_overfits_64_random_labels():
+    torch.manual_seed(0)
+    model = small_model(embed_dim=32, depth=2, keep_ratios=(0.7, 0.5), time_steps=2)
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(64, 1, 16, 16, generator=gen)
+    y = torch.randint(5, (64,), generator=gen)
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.0)
+    for step in range(300):
+        opt.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        if step % 25 == 24:
+            model.eval()
+            with torch.no_grad():
+                acc = (model(x).argmax(1) == y).float().mean().item()
+            model.train()
+            if acc == 1.0:
+                break
+    assert acc == 1.0, f"train accuracy {acc} after {step + 1} steps, loss {loss.item():.3f}"
