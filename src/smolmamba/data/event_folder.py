@@ -49,12 +49,15 @@ class BadFiles:
 
 
 def check_npz(path, keys) -> None:
-    """Raise if path is not a readable .npz holding every key in keys."""
+    """Raise CorruptEventFile unless path is a readable .npz holding every key in keys."""
     try:
-        with np.load(path) as z:
-            missing = [k for k in keys if k not in z.files]
+        z = np.load(path)
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as err:
         raise CorruptEventFile(path, f"unreadable .npz ({type(err).__name__}: {err})") from err
+    if not isinstance(z, np.lib.npyio.NpzFile):
+        raise CorruptEventFile(path, "holds a single array, not an .npz archive")
+    with z:
+        missing = [k for k in keys if k not in z.files]
     if missing:
         raise CorruptEventFile(path, f".npz lacks key(s) {missing}; expected {list(keys)}")
 
