@@ -127,6 +127,16 @@ def _reset(h: Tensor, s: Tensor, v_threshold: float, v_reset: float, soft_reset:
     return h * (1.0 - s) + v_reset * s
 
 
+def _reset_grad(
+    h: Tensor, u: Tensor, ds_dh: Tensor, v_threshold: float, v_reset: float, soft_reset: bool, detach_reset: bool
+) -> Tensor | float:
+    """dV_t/dH_t through the reset; the path through S_t only when not detached."""
+    if soft_reset:
+        return 1.0 if detach_reset else 1.0 - v_threshold * ds_dh
+    keep = 1.0 - _spike(u)
+    return keep if detach_reset else keep + (v_reset - h) * ds_dh
+
+
 def lif_ref(
     x: Tensor,
     tau: float = 2.0,
@@ -179,25 +189,21 @@ class _LIFFunction(torch.autograd.Function):
         tau, v_threshold, v_reset, grad_fn, alpha, soft_reset, detach_reset, decay_input = ctx.args
         if grad_spikes is None and grad_membrane is None:
             return (None,) * 9
-        u = h - v_threshold
-        ds_dh = grad_fn(u, alpha)  # [T, ...]
-        # Local dV_t/dH_t through the reset (S_t's path only when not detached).
-        if soft_reset:
-            dv_dh = 1.0 if detach_reset else 1.0 - v_threshold * ds_dh
-        else:
-            s = _spike(u)
-            dv_dh = 1.0 - s if detach_reset else (1.0 - s) + (v_reset - h) * ds_dh
-        direct = grad_spikes * ds_dh if grad_spikes is not None else 0.0  # dL/dH_t not via V_t
-        if grad_membrane is not None:
-            direct = direct + grad_membrane
-        grad_h = torch.empty_like(h)
+        grad_x = torch.empty_like(h)
         carry = None  # dL/dV_t
-        decay = 1.0 - 1.0 / tau  # dH_{t+1}/dV_t
-        for t in range(h.shape[0] - 1, -1, -1):
-            dv = dv_dh if isinstance(dv_dh, float) else dv_dh[t]
-            grad_h[t] = direct[t] if carry is None else direct[t] + carry * dv
-            carry = grad_h[t] * decay
-        grad_x = grad_h / tau if decay_input else grad_h  # dH_t/dX_t
+        for t in range(h.shape[0] - 1, -1, -1):  # per step, so temporaries stay [...]-sized
+            u = h[t] - v_threshold
+            ds_dh = grad_fn(u, alpha)
+            terms = []  # dL/dH_t = dL/dS_t dS_t/dH_t + dL/dH_t (membrane output) + dL/dV_t dV_t/dH_t
+            if grad_spikes is not None:
+                terms.append(grad_spikes[t] * ds_dh)
+            if grad_membrane is not None:
+                terms.append(grad_membrane[t])
+            if carry is not None:
+                terms.append(carry * _reset_grad(h[t], u, ds_dh, v_threshold, v_reset, soft_reset, detach_reset))
+            grad_h = sum(terms[1:], terms[0])
+            carry = grad_h * (1.0 - 1.0 / tau)  # dH_t/dV_{t-1} = 1 - 1/tau
+            grad_x[t] = grad_h / tau if decay_input else grad_h  # dH_t/dX_t
         return grad_x, None, None, None, None, None, None, None, None
 
 
