@@ -22,6 +22,45 @@ def _cmd_smoke(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train(args: argparse.Namespace) -> int:
+    from smolmamba.train.config import load_config
+    from smolmamba.train.loop import main as train_main
+
+    overrides = list(args.overrides) + ([f"resume={args.resume}"] if args.resume else [])
+    train_main(load_config(args.config, overrides))
+    return 0
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    import json
+
+    from smolmamba.train.evaluation import evaluate_checkpoint, format_result
+
+    res = evaluate_checkpoint(args.checkpoint, args.data, args.data_root, args.split, args.batch_size,
+                              args.batches, args.ema, args.device, workers=args.workers)
+    print(format_result(res))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(res, f, indent=2)
+    return 0
+
+
+def _cmd_energy(args: argparse.Namespace) -> int:
+    from smolmamba.energy import measure_energy
+
+    report = measure_energy(args.model, data=args.data, root=args.data_root, batches=args.batches,
+                            batch_size=args.batch_size, convention=args.convention,
+                            e_mac_pj=args.e_mac, e_ac_pj=args.e_ac, checkpoint=args.checkpoint)
+    for rep in report:
+        print(rep.table(), end="\n\n")
+    if args.json:
+        from smolmamba.io import write_json_atomic
+
+        write_json_atomic(args.json, [r.as_dict() for r in report])
+        print(f"wrote {args.json}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="smolmamba",
@@ -39,6 +78,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_cmd_smoke)
+
+    p = sub.add_parser("train", help="train a model: --config file.yaml plus key=value overrides")
+    p.add_argument("--config", default=None, help="YAML of TrainConfig options (configs/*.yaml)")
+    p.add_argument("--resume", default=None, help="checkpoint folder, or 'auto' for <output>/last")
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
+                   help="e.g. epochs=5 lr=1e-3 model.keep_ratios=[0.7,0.5] data_root=/data/cifar")
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("eval", help="evaluate a checkpoint: top-1/top-5, tokens per stage, img/s")
+    p.add_argument("--checkpoint", required=True, help="checkpoint folder, e.g. runs/x/best")
+    p.add_argument("--data", required=True, help="dataset name, e.g. digits or cifar10")
+    p.add_argument("--data-root", default=None)
+    p.add_argument("--split", default="test", choices=("train", "test"))
+    p.add_argument("--batches", type=int, default=None, help="evaluate only this many batches")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--ema", action="store_true", help="use the EMA weights of the checkpoint")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    p.add_argument("--workers", type=int, default=0)
+    p.add_argument("--json", default=None, help="also write the results to this JSON file")
+    p.set_defaults(func=_cmd_eval)
+
+    p = sub.add_parser("energy", help="per-layer MACs, ACs, firing rates and energy per image")
+    p.add_argument("--model", required=True)
+    p.add_argument("--checkpoint", default=None, help="a run's checkpoint folder (default: random init)")
+    p.add_argument("--data", default=None, help="dataset name (default: the embedded one for the model)")
+    p.add_argument("--data-root", default=None)
+    p.add_argument("--batches", type=int, default=4)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--convention", choices=["strict", "paper", "both"], default="both")
+    p.add_argument("--e-mac", type=float, default=4.6, help="pJ per MAC (45 nm: 4.6)")
+    p.add_argument("--e-ac", type=float, default=0.9, help="pJ per AC (45 nm: 0.9)")
+    p.add_argument("--json", default=None, help="write the report(s) here")
+    p.set_defaults(func=_cmd_energy)
     return parser
 
 

@@ -13,6 +13,7 @@ import math
 import torch
 from torch import Tensor, nn
 
+from smolmamba.layers.norms import ScaleNorm
 from smolmamba.neurons import LIF
 from smolmamba.ops import ScanParams, bidirectional_scan
 
@@ -37,6 +38,7 @@ class ScanDirection(nn.Module):
         dt, b, c = self.x_proj(u_tokens).split([self.dt_rank, self.d_state, self.d_state], dim=-1)
         delta = self.dt_proj(dt).transpose(1, 2)  # (TB, E, L), pre-bias
         return ScanParams(
+            u=u_tokens.transpose(1, 2),  # (TB, E, L)
             delta=delta,
             A=-torch.exp(self.A_log.float()).to(u_tokens.dtype),
             B=b.transpose(1, 2),  # (TB, N, L)
@@ -47,7 +49,9 @@ class ScanDirection(nn.Module):
 
 
 class SpikingSSM(nn.Module):
-    """in_proj (spikes) -> u, z -> LIF(u) -> bidirectional scan -> * LIF(z) -> LIF -> out_proj -> BN.
+    """in_proj (spikes) -> u, z; LIF(ScaleNorm(u)) -> bidirectional scan -> * LIF(BN(z)) -> BN -> LIF
+    -> out_proj -> BN. u's norm does not centre (a silent token keeps u = 0); z and the scan output
+    are per-token paths, normalised by BatchNorm.
 
     forward(s [T,B,N,D], positions [B,N] original indices or None, align) -> (out [T,B,N,D], y [T,B,N,E]).
     align=False scans the kept tokens as if adjacent (naive pruning).
@@ -60,10 +64,13 @@ class SpikingSSM(nn.Module):
         dt_rank = dt_rank or math.ceil(dim / 16)
         self.d_inner, self.scan_impl = d_inner, scan_impl
         self.in_proj = nn.Linear(dim, 2 * d_inner, bias=False)
+        self.u_norm = ScaleNorm(d_inner)
         self.u_lif = LIF(**lif_kwargs)
+        self.z_norm = nn.BatchNorm1d(d_inner)
         self.z_lif = LIF(**lif_kwargs)
         self.forward_dir = ScanDirection(d_inner, d_state, dt_rank)
         self.backward_dir = ScanDirection(d_inner, d_state, dt_rank)
+        self.y_norm = nn.BatchNorm1d(d_inner)
         self.y_lif = LIF(**lif_kwargs)
         self.out_proj = nn.Linear(d_inner, dim, bias=False)
         self.out_norm = nn.BatchNorm1d(dim)
@@ -71,16 +78,17 @@ class SpikingSSM(nn.Module):
     def forward(self, s: Tensor, positions: Tensor | None, align: bool) -> tuple[Tensor, Tensor]:
         t, b, n, _ = s.shape
         u, z = self.in_proj(s).chunk(2, dim=-1)  # (T, B, N, E) each
-        u = self.u_lif(u).flatten(0, 1)  # (TB, N, E) spikes
+        u = self.u_lif(self.u_norm(u)).flatten(0, 1)  # (TB, N, E) spikes
+        z = self.z_lif(self.z_norm(z.flatten(0, 2)).view(t, b, n, -1))  # (T, B, N, E) spikes
         scan_pos = positions.repeat(t, 1) if (align and positions is not None) else None  # (TB, N)
         y = bidirectional_scan(
-            u.transpose(1, 2),
             self.forward_dir.params(u),
             self.backward_dir.params(u),
             positions=scan_pos,
             impl=self.scan_impl,
         )  # (TB, E, N)
-        y = y.transpose(1, 2).unflatten(0, (t, b)) * self.z_lif(z)  # (T, B, N, E)
-        out = self.out_proj(self.y_lif(y))
+        y = y.transpose(1, 2).unflatten(0, (t, b)) * z  # (T, B, N, E)
+        gated = self.y_norm(y.flatten(0, 2)).view(t, b, n, -1)
+        out = self.out_proj(self.y_lif(gated))
         out = self.out_norm(out.flatten(0, 2)).view(t, b, n, -1)
         return out, y

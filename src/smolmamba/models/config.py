@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 
 from smolmamba.layers.pruning import check_pruner_name
 
-MIXER_NAMES = ("ssm",)
+MIXER_NAMES = ("ssm", "ssa", "smixer")
+INPUT_PRUNERS = ("dstsp",)
 PRUNING_MODES = ("train", "zero_shot", "off")
 
 
@@ -29,6 +30,12 @@ class ModelCfg:
     pruner: str | None = "sst_tp"  # see layers.pruning.PRUNERS; None or "none" for dense
     keep_ratios: tuple[float, ...] = (0.8, 0.6, 0.5, 0.4)  # of the ORIGINAL tokens, one per stage
     align: bool = True  # pruning-aware hidden-state alignment; False = naive pruning
+    fuse_pruned: bool = False  # merge the tokens a pruner drops into one fused token (EViT); not ssm
+    input_pruner: str | None = None  # "dstsp": SMixer's DSTSP once after the patch embedding
+    spatial_prune_rate: float = 0.3  # DSTSP P_S: N' = max(1, round(N (1 - P_S)))
+    temporal_prune_rate: float = 1.0  # DSTSP P_T: T' = max(1, round(T (1 - P_T))); 1.0 keeps one step
+    num_heads: int = 8  # SSA heads
+    attn_scale: float = 0.125  # SSA: Q K^T V * scale
     pruning_mode: str = "train"  # train: always prune; zero_shot: prune only in eval; off
     scan_impl: str = "auto"  # auto | reference | torch | cuda
     tau: float = 2.0  # LIF membrane time constant
@@ -76,6 +83,7 @@ def validate(cfg: ModelCfg) -> None:
     if cfg.pruning_mode not in PRUNING_MODES:
         raise ValueError(f"unknown pruning_mode {cfg.pruning_mode!r}; choose one of {PRUNING_MODES}")
     check_pruner_name(cfg.pruner)
+    check_peer_options(cfg)
     if cfg.pruner not in (None, "none"):
         if not cfg.keep_ratios:
             raise ValueError("keep_ratios is empty; give one ratio per stage, e.g. (0.8, 0.6, 0.5, 0.4)")
@@ -91,3 +99,20 @@ def validate(cfg: ModelCfg) -> None:
             raise ValueError(
                 f"{len(cfg.keep_ratios)} pruning stages need at least as many blocks; depth={cfg.depth}"
             )
+
+
+def check_peer_options(cfg: ModelCfg) -> None:
+    """Options of the peers: SSA heads, fused tokens, the DSTSP input pruner."""
+    if cfg.mixer == "ssa" and (cfg.num_heads < 1 or cfg.embed_dim % cfg.num_heads):
+        raise ValueError(f"num_heads={cfg.num_heads} must divide embed_dim={cfg.embed_dim}")
+    if cfg.fuse_pruned and cfg.mixer == "ssm":
+        raise ValueError("fuse_pruned=True needs a mixer without positional alignment (ssa, smixer); "
+                         "the SSM's aligned scan has no place for a fused token: set fuse_pruned=False")
+    if cfg.input_pruner not in (None, "none") + INPUT_PRUNERS:
+        raise ValueError(f"unknown input_pruner {cfg.input_pruner!r}; choose one of "
+                         f"{list(INPUT_PRUNERS) + ['none']}")
+    if not 0.0 <= cfg.spatial_prune_rate < 1.0:
+        raise ValueError(f"spatial_prune_rate must lie in [0, 1), got {cfg.spatial_prune_rate}")
+    if not 0.0 <= cfg.temporal_prune_rate <= 1.0:
+        raise ValueError(f"temporal_prune_rate must lie in [0, 1] (1.0 keeps one step), "
+                         f"got {cfg.temporal_prune_rate}")

@@ -11,9 +11,12 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from smolmamba.layers.attention import SpikingSelfAttention
 from smolmamba.layers.block import Block
+from smolmamba.layers.dstsp import DSTSP, FusingTokenPruner, with_fused_position
 from smolmamba.layers.patch_embed import SpikingPatchEmbed, check_input
 from smolmamba.layers.pruning import TokenPruner
+from smolmamba.layers.smixer import SpikingTokenMixer
 from smolmamba.layers.ssm import SpikingSSM
 from smolmamba.models.config import ModelCfg
 
@@ -27,7 +30,25 @@ def build_mixer(cfg: ModelCfg) -> nn.Module:
     """The token mixer named by cfg.mixer."""
     if cfg.mixer == "ssm":
         return SpikingSSM(cfg.embed_dim, cfg.expand, cfg.d_state, cfg.dt_rank, cfg.lif_kwargs, cfg.scan_impl)
+    if cfg.mixer == "ssa":
+        return SpikingSelfAttention(cfg.embed_dim, cfg.num_heads, cfg.lif_kwargs, cfg.attn_scale)
+    if cfg.mixer == "smixer":  # one extra W_M row/column for a fused token
+        return SpikingTokenMixer(cfg.embed_dim, cfg.num_tokens + int(cfg.fuse_pruned), cfg.lif_kwargs)
     raise ValueError(f"unknown mixer {cfg.mixer!r}")
+
+
+def build_pruner(cfg: ModelCfg, keep_ratio: float) -> TokenPruner:
+    """A block's pruner: keep the top tokens; with cfg.fuse_pruned merge the rest (EViT)."""
+    if cfg.fuse_pruned:
+        return FusingTokenPruner(cfg.pruner, keep_ratio, cfg.num_tokens, cfg.lif_kwargs)
+    return TokenPruner(cfg.pruner, keep_ratio, cfg.num_tokens)
+
+
+def build_input_pruner(cfg: ModelCfg) -> nn.Module | None:
+    """The pruner applied once to the patch-embedding tokens (cfg.input_pruner), or None."""
+    if cfg.input_pruner == "dstsp":
+        return DSTSP(cfg.spatial_prune_rate, cfg.temporal_prune_rate, cfg.fuse_pruned, cfg.lif_kwargs)
+    return None
 
 
 class SpikingVisionNet(nn.Module):
@@ -45,10 +66,11 @@ class SpikingVisionNet(nn.Module):
             pruner = None
             if i in starts:
                 ratio = cfg.keep_ratios[starts.index(i)]
-                pruner = TokenPruner(cfg.pruner, ratio, cfg.num_tokens)
+                pruner = build_pruner(cfg, ratio)
             blocks.append(Block(cfg.embed_dim, build_mixer(cfg), int(cfg.mlp_ratio * cfg.embed_dim),
                                 cfg.lif_kwargs, pruner=pruner, align=cfg.align))
         self.blocks = nn.ModuleList(blocks)
+        self.input_pruner = build_input_pruner(cfg)
         self.head_norm = nn.LayerNorm(cfg.embed_dim)
         self.head = nn.Linear(cfg.embed_dim, cfg.num_classes)
 
@@ -56,6 +78,12 @@ class SpikingVisionNet(nn.Module):
         """Whether pruners run in the current mode (zero_shot prunes only in eval)."""
         mode = self.cfg.pruning_mode
         return self.cfg.prunes and (mode == "train" or (mode == "zero_shot" and not self.training))
+
+    def input_pruning_active(self) -> bool:
+        """Whether the input pruner runs: same pruning_mode rule as the block pruners."""
+        mode = self.cfg.pruning_mode
+        on = mode == "train" or (mode == "zero_shot" and not self.training)
+        return self.input_pruner is not None and on
 
     def embed(self, x: Tensor) -> Tensor:
         """Input -> tokens [T, B, N, D] after checking shape, channels and T."""
@@ -72,6 +100,13 @@ class SpikingVisionNet(nn.Module):
         prune = self.pruning_active()
         positions, context = None, {}
         info = {"num_tokens": tokens.shape[2], "positions": [], "importance": []}
+        if self.input_pruning_active():  # DSTSP: [T', B, N' (+1 fused), D], positions [B, N' (+1)]
+            pruned = self.input_pruner(tokens)
+            tokens, positions = pruned.tokens, pruned.positions
+            if pruned.fused:
+                positions = with_fused_position(positions, info["num_tokens"])
+            info["input_pruning"] = {"positions": positions, "time_index": pruned.time_index,
+                                     "importance": pruned.importance}
         for block in self.blocks:
             tokens, positions, context = block(tokens, positions, context, prune)
             if context["importance"] is not None:
@@ -97,3 +132,26 @@ def tokens_per_stage(model: SpikingVisionNet, x: Tensor) -> list[int]:
     """Token counts entering the blocks: [N, k_1, k_2, ...] measured on a forward pass of x."""
     _, info = model.forward_features(x)
     return [info["num_tokens"]] + [p.shape[1] for p in info["positions"]]
+
+
+@torch.no_grad()
+def calibrate_norms(model: nn.Module, batches) -> None:
+    """Re-estimate BatchNorm / ScaleNorm running statistics as exact averages over `batches`
+    (inputs only), e.g. after switching pruning on for zero-shot evaluation. Leaves eval mode."""
+    from smolmamba.layers.norms import ScaleNorm
+
+    norms = [m for m in model.modules() if isinstance(m, (nn.modules.batchnorm._BatchNorm, ScaleNorm))]
+    saved = [m.momentum for m in norms]
+    for m in norms:
+        if isinstance(m, ScaleNorm):
+            m.running_ms.zero_()
+        else:
+            m.reset_running_stats()
+    model.train()
+    for i, x in enumerate(batches):
+        for m in norms:  # cumulative average: momentum 1/(i+1)
+            m.momentum = 1.0 / (i + 1)
+        model(x)
+    for m, momentum in zip(norms, saved):
+        m.momentum = momentum
+    model.eval()

@@ -44,4 +44,5 @@ def create_model(name: str, **overrides):
 
 def _load_entrypoints() -> None:
     """Import the modules whose decorators fill the registry."""
+    import smolmamba.models.peers  # noqa: F401
     import smolmamba.models.smolmamba  # noqa: F401

@@ -1,0 +1,57 @@
+"""Feed a dataset to a model of another input size or channel count: resize and repeat channels.
+
+Used where a model is measured on the embedded data it was not built for (energy, benchmarks):
+a 3-channel CIFAR model sees the grey digits repeated to 3 channels, a 224x224 model sees them
+upsampled. Training always uses data that matches the model.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.utils.data import DataLoader
+
+from smolmamba.data.registry import build_dataset
+
+
+def embedded_dataset_name(cfg) -> str:
+    """The embedded default data set of a model's input kind."""
+    return "nmnist_digits" if cfg.events else "digits"
+
+
+def fit_batch(x: Tensor, cfg) -> Tensor:
+    """Images [B, C, H, W] or event frames [B, T, 2, H, W] -> the model's channels and size."""
+    if cfg.events:
+        if x.shape[1] != cfg.time_steps:
+            raise ValueError(f"event batch has T={x.shape[1]}, model wants T={cfg.time_steps}; "
+                             f"build the dataset with T={cfg.time_steps}")
+        if x.shape[-1] != cfg.img_size:
+            b, t = x.shape[:2]
+            x = F.interpolate(x.flatten(0, 1), size=(cfg.img_size, cfg.img_size), mode="area")
+            x = x.unflatten(0, (b, t))
+        return x
+    if x.shape[1] != cfg.in_chans:
+        if x.shape[1] != 1:
+            raise ValueError(f"cannot turn {x.shape[1]} channels into the model's {cfg.in_chans}")
+        x = x.expand(-1, cfg.in_chans, -1, -1)
+    if x.shape[-1] != cfg.img_size:
+        x = F.interpolate(x, size=(cfg.img_size, cfg.img_size), mode="bilinear", align_corners=False)
+    return x
+
+
+def model_batches(cfg, data: str | None = None, root=None, split: str = "test", batches: int = 4,
+                  batch_size: int = 32) -> Iterator[tuple[Tensor, Tensor]]:
+    """Up to `batches` (x, y) batches of `data` (default: the embedded one) fitted to the model."""
+    name = data or embedded_dataset_name(cfg)
+    ds, info = build_dataset(name, root=root, split=split, T=cfg.time_steps if cfg.events else None)
+    if (info["kind"] == "events") != cfg.events:
+        raise ValueError(f"dataset {name!r} holds {info['kind']} but the model takes "
+                         f"{'event frames' if cfg.events else 'images'}")
+    loader = DataLoader(ds, batch_size=batch_size, shuffle=False)
+    for i, (x, y) in enumerate(loader):
+        if i >= batches:
+            break
+        yield fit_batch(x.float(), cfg), torch.as_tensor(y)

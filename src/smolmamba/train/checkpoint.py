@@ -1,0 +1,168 @@
+"""Checkpoints: one folder each (run/last, run/best), written atomically, verified before loading.
+
+Layout of a checkpoint folder:
+  model.safetensors   model weights (state_dict: parameters and buffers)
+  ema.safetensors     EMA weights, when EMA is on
+  trainer_state.pt    optimizer, scaler, epoch/step counters, RNG states, best metric, config
+                      (torch.save; loaded with torch.load(weights_only=True) only)
+  manifest.json       sha256 of every file above, model name and ModelCfg
+
+Atomic write: everything goes into `<name>.tmp-<pid>/` beside the target and is fsynced; then the
+old `<name>` is renamed to `<name>.old`, the temp folder to `<name>`, and `<name>.old` is removed.
+A crash leaves either `<name>` or, between the two renames, only `<name>.old`: `resolve` falls back
+to it. Loading checks every hash in the manifest before reading any file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import pickle
+import shutil
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+MANIFEST = "manifest.json"
+MODEL_FILE = "model.safetensors"
+EMA_FILE = "ema.safetensors"
+STATE_FILE = "trainer_state.pt"
+FORMAT = 1
+MAX_LISTED = 12
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def tensors_of(module: nn.Module) -> dict[str, torch.Tensor]:
+    """state_dict as contiguous CPU tensors that own their memory (safetensors refuses shared ones)."""
+    return {k: v.detach().to("cpu", copy=True).contiguous() for k, v in module.state_dict().items()}
+
+
+def save_checkpoint(dest: str | Path, model: nn.Module, model_name: str, trainer_state: dict,
+                    ema: nn.Module | None = None) -> Path:
+    """Write model (+ ema) weights, trainer_state and manifest into folder `dest`, atomically."""
+    dest = Path(dest)
+    tmp = dest.with_name(f"{dest.name}.tmp-{os.getpid()}")
+    old = dest.with_name(f"{dest.name}.old")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    save_file(tensors_of(model), tmp / MODEL_FILE)
+    if ema is not None:
+        save_file(tensors_of(ema), tmp / EMA_FILE)
+    torch.save(trainer_state, tmp / STATE_FILE)
+    files = sorted(p.name for p in tmp.iterdir())
+    manifest = {"format": FORMAT, "model": model_name, "model_cfg": dataclasses.asdict(model.cfg),
+                "epoch": trainer_state.get("epoch"), "step": trainer_state.get("step"),
+                "files": {name: sha256(tmp / name) for name in files}}
+    (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2))
+    for name in files + [MANIFEST]:
+        _fsync(tmp / name)
+    _fsync(tmp)
+    if old.exists():
+        shutil.rmtree(old)
+    if dest.exists():
+        os.replace(dest, old)
+    os.replace(tmp, dest)
+    _fsync(dest.parent)
+    shutil.rmtree(old, ignore_errors=True)
+    return dest
+
+
+def resolve(path: str | Path) -> Path:
+    """The checkpoint folder to read: `path`, or `path.old` left by a save interrupted mid-rename."""
+    path = Path(path)
+    if (path / MANIFEST).is_file():
+        return path
+    old = path.with_name(f"{path.name}.old")
+    if not path.exists() and (old / MANIFEST).is_file():
+        return old
+    if (path / "last").is_dir() or (path / "best").is_dir():
+        raise ValueError(f"{path} is a run folder; pass the checkpoint inside it: {path}/best or {path}/last")
+    raise FileNotFoundError(f"no checkpoint at {path} (a checkpoint folder holds {MANIFEST})")
+
+
+def read_manifest(path: str | Path) -> tuple[Path, dict]:
+    """-> (resolved folder, manifest) after checking that every listed file matches its sha256."""
+    path = resolve(path)
+    manifest = json.loads((path / MANIFEST).read_text())
+    for name, expected in manifest["files"].items():
+        file = path / name
+        if not file.is_file():
+            raise ValueError(f"checkpoint {path} is incomplete: file {name} listed in {MANIFEST} is missing")
+        if sha256(file) != expected:
+            raise ValueError(f"checkpoint {path} is corrupted or truncated: file {name} hash mismatch "
+                             f"(sha256 differs from {MANIFEST}); use another checkpoint (e.g. best/ or an "
+                             f"earlier copy) or retrain")
+    return path, manifest
+
+
+def check_state_dict(model: nn.Module, tensors: dict[str, torch.Tensor], source: str) -> None:
+    """ValueError listing missing, unexpected and shape-mismatched keys, if any."""
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(tensors))
+    unexpected = sorted(set(tensors) - set(expected))
+    shapes = [f"{k}: checkpoint {tuple(tensors[k].shape)} vs model {tuple(expected[k].shape)}"
+              for k in sorted(set(expected) & set(tensors)) if tensors[k].shape != expected[k].shape]
+    if not (missing or unexpected or shapes):
+        return
+
+    def listing(title, items):
+        more = f" ... and {len(items) - MAX_LISTED} more" if len(items) > MAX_LISTED else ""
+        return f"\n  {title} ({len(items)}): {', '.join(items[:MAX_LISTED])}{more}" if items else ""
+
+    raise ValueError(f"{source} does not fit this model (another architecture or ModelCfg?); build the "
+                     f"model from the checkpoint's manifest (load_model) or pick the matching checkpoint:"
+                     + listing("missing keys", missing) + listing("unexpected keys", unexpected)
+                     + listing("shape mismatches", shapes))
+
+
+def load_weights(path: str | Path, model: nn.Module, file: str = MODEL_FILE) -> dict:
+    """Verify the checkpoint, then load `file` (model or ema weights) into model. -> manifest."""
+    path, manifest = read_manifest(path)
+    if file not in manifest["files"]:
+        raise ValueError(f"checkpoint {path} has no {file} (files: {sorted(manifest['files'])})")
+    tensors = load_file(path / file)
+    check_state_dict(model, tensors, f"checkpoint {path}/{file}")
+    model.load_state_dict(tensors)
+    return manifest
+
+
+def load_trainer_state(path: str | Path) -> dict:
+    """Verify the checkpoint, then read trainer_state.pt with weights_only=True (no arbitrary code)."""
+    path, _ = read_manifest(path)
+    try:
+        return torch.load(path / STATE_FILE, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise ValueError(f"refusing to load {path / STATE_FILE}: it holds objects other than tensors, "
+                         f"numbers, strings and containers, which could run code when unpickled "
+                         f"(torch.load weights_only=True refused it: {str(err).splitlines()[0]}). "
+                         f"Only load checkpoints you wrote yourself.") from None
+
+
+def load_model(path: str | Path, weights: str = MODEL_FILE) -> tuple[nn.Module, dict]:
+    """Build the model named in the manifest with its saved ModelCfg and load its weights."""
+    from smolmamba.models import create_model
+
+    path, manifest = read_manifest(path)
+    model = create_model(manifest["model"], **manifest["model_cfg"])
+    load_weights(path, model, weights)
+    return model, manifest

@@ -1,0 +1,42 @@
+"""Evaluate a saved checkpoint on a dataset: accuracy, tokens kept per stage, throughput.
+
+`evaluate_checkpoint` returns a flat dict, so further measurements (firing rates, energy per image)
+can add their own keys beside the accuracy ones.
+"""
+
+from __future__ import annotations
+
+from smolmamba.models import count_parameters
+from smolmamba.train import checkpoint as ckpt
+from smolmamba.train.distributed import DistInfo, pick_device
+from smolmamba.train.loop import eval_loader, evaluate
+
+
+def evaluate_checkpoint(path, dataset: str, data_root=None, split: str = "test", batch_size: int = 64,
+                        max_batches: int | None = None, use_ema: bool = False, device: str = "auto",
+                        amp: str = "none", workers: int = 0, cache_dir=None) -> dict:
+    """Build the model from the checkpoint's manifest, load (EMA) weights, evaluate on `dataset`."""
+    from smolmamba.data import build_dataset
+
+    model, manifest = ckpt.load_model(path, ckpt.EMA_FILE if use_ema else ckpt.MODEL_FILE)
+    m = model.cfg
+    data, info = build_dataset(dataset, root=data_root, split=split, T=m.time_steps if m.events else None,
+                               img_size=m.img_size, cache_dir=cache_dir, augment=False)
+    if info["num_classes"] != m.num_classes:
+        raise ValueError(f"dataset {dataset!r} has {info['num_classes']} classes, the checkpoint's model "
+                         f"{m.num_classes}; evaluate on the dataset it was trained for")
+    dist = DistInfo(device=pick_device(device))
+    model.to(dist.device)
+    res = evaluate(model, eval_loader(data, batch_size, workers, dist), dist, amp, max_batches)
+    return {"checkpoint": str(path), "model": manifest["model"], "weights": "ema" if use_ema else "model",
+            "epoch": manifest.get("epoch"), "step": manifest.get("step"), "dataset": dataset, "split": split,
+            "params": count_parameters(model), **res}
+
+
+def format_result(res: dict) -> str:
+    top5 = f"{res['top5']:.2f}%" if res["top5"] is not None else "n/a (< 5 classes)"
+    return (f"{res['model']} ({res['weights']} weights, epoch {res['epoch']}, step {res['step']}) "
+            f"on {res['dataset']}/{res['split']}, {res['images']} images\n"
+            f"top-1 {res['top1']:.2f}%  top-5 {top5}  loss {res['loss']:.4f}\n"
+            f"tokens entering each pruning stage: {res['tokens_per_stage']}\n"
+            f"throughput {res['img_per_s']:.1f} img/s, {res['params'] / 1e6:.3f}M parameters")

@@ -1,0 +1,64 @@
+"""Per-epoch metrics: <run>/metrics.csv always, <run>/tb (TensorBoard) when tensorboard is installed."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+COLUMNS = ("epoch", "step", "lr", "train_loss", "train_acc", "test_loss", "test_top1", "test_top5",
+           "ema_top1", "ema_top5", "best_top1", "epoch_s", "train_img_s")
+
+
+def log(msg: str, enabled: bool = True) -> None:
+    if enabled:
+        print(msg, flush=True)
+
+
+class MetricsLogger:
+    """Append one row per epoch; on resume, rows of the resumed epoch and later are dropped first."""
+
+    def __init__(self, run_dir: Path, resumed_epoch: int | None = None, tensorboard: bool = True):
+        self.path = Path(run_dir) / "metrics.csv"
+        if resumed_epoch is not None and self.path.exists():
+            self._truncate(resumed_epoch)
+        self.writer = self._tensorboard(run_dir) if tensorboard else None
+
+    @staticmethod
+    def _tensorboard(run_dir: Path):
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            log("tensorboard is not installed: logging to metrics.csv only (pip install tensorboard)")
+            return None
+        return SummaryWriter(str(Path(run_dir) / "tb"))
+
+    def _truncate(self, resumed_epoch: int) -> None:
+        with open(self.path, newline="") as f:
+            rows = [r for r in csv.DictReader(f) if int(r["epoch"]) < resumed_epoch]
+        with open(self.path, "w", newline="") as f:
+            w = csv.DictWriter(f, COLUMNS)
+            w.writeheader()
+            w.writerows(rows)
+
+    def write(self, row: dict) -> None:
+        new = not self.path.exists()
+        with open(self.path, "a", newline="") as f:
+            w = csv.DictWriter(f, COLUMNS)
+            if new:
+                w.writeheader()
+            w.writerow({k: _fmt(row.get(k)) for k in COLUMNS})
+        if self.writer is not None:
+            for k, v in row.items():
+                if k not in ("epoch", "step") and isinstance(v, (int, float)):
+                    self.writer.add_scalar(k, v, row["epoch"])
+            self.writer.flush()
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+def _fmt(v) -> str:
+    if v is None:
+        return ""
+    return f"{v:.6g}" if isinstance(v, float) else str(v)

@@ -1,0 +1,169 @@
+import pytest
+import torch
+from torch import nn
+
+from smolmamba.energy import E_AC_PJ, E_MAC_PJ, EnergyMeter
+from smolmamba.layers.ssm import SpikingSSM
+from smolmamba.models import ModelCfg, SpikingVisionNet
+from smolmamba.models.summary import example_input
+from smolmamba.neurons import LIF
+
+LIF_KW = {"tau": 2.0, "v_threshold": 1.0, "surrogate": "sigmoid", "detach_reset": False}
+
+
+class Wrap(nn.Module):
+    """A root module whose input is [B, ...] with the batch first, holding one layer."""
+
+    def __init__(self, layer, time_first=False):
+        super().__init__()
+        self.layer = layer
+        self.time_first = time_first
+
+    def forward(self, x):
+        return self.layer(x.transpose(0, 1) if self.time_first else x)
+
+
+def row(report, name):
+    return next(r for r in report.layers if r["name"] == name)
+
+
+def test_linear_on_spikes_counts_one_accumulate_per_active_input_and_output():
+    lin = Wrap(nn.Linear(4, 3, bias=False))
+    x = torch.zeros(1, 10, 4)
+    x.view(-1)[[0, 5, 7, 13, 39]] = 1.0  # 5 active inputs, each feeds 3 outputs
+    with EnergyMeter(lin) as meter:
+        lin(x)
+    r = row(meter.report(), "layer")
+    assert r["binary"] and r["dense"] == 10 * 3 * 4
+    assert r["acs"] == pytest.approx(5 * 3) and r["macs"] == 0
+    assert r["energy_uj"] == pytest.approx(15 * E_AC_PJ * 1e-6)
+
+
+def test_real_valued_input_is_never_counted_as_accumulate():
+    lin = Wrap(nn.Linear(4, 3, bias=False))
+    x = torch.zeros(1, 10, 4)
+    x.view(-1)[[0, 5]] = 0.5  # sparse but not binary
+    with EnergyMeter(lin) as meter:
+        lin(x)
+    for convention in ("strict",):
+        r = row(meter.report(convention), "layer")
+        assert not r["binary"] and r["acs"] == 0 and r["macs"] == 120
+
+
+def test_conv_on_spikes_and_neuron_rows():
+    conv = Wrap(nn.Conv2d(2, 3, 3, padding=1, bias=False))
+    x = (torch.rand(2, 2, 5, 5) < 0.3).float()
+    with EnergyMeter(conv) as meter:
+        conv(x)
+    r = row(meter.report(), "layer")
+    dense = 2 * 3 * 5 * 5 * (2 * 9)
+    assert r["dense"] == dense / 2  # per image
+    rate = x.mean().item()
+    assert r["acs"] == pytest.approx(dense * rate / 2)
+    lif = Wrap(LIF(), time_first=True)
+    x = torch.rand(2, 4, 6) * 3  # [B, T, features] -> LIF over T
+    with EnergyMeter(lif) as meter:
+        spikes = lif(x)
+    r = row(meter.report(), "layer")
+    assert r["kind"] == "neuron" and r["macs"] == 4 * 6
+    assert r["firing_rate"] == pytest.approx(spikes.mean().item())
+
+
+def test_scan_count_matches_hand_formula():
+    torch.manual_seed(0)
+    t, b, n, d, e, s = 2, 1, 7, 8, 16, 4
+    ssm = SpikingSSM(d, expand=2, d_state=s, dt_rank=2, lif_kwargs=LIF_KW, scan_impl="reference")  # train-mode norms: u spikes
+
+    class Root(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.ssm = ssm
+
+        def forward(self, x):
+            return self.ssm(x.transpose(0, 1), None, True)[0]
+
+    root = Root()
+    x = (torch.rand(b, t, n, d) < 0.5).float()
+    with EnergyMeter(root) as meter:
+        root(x)
+    rep = meter.report()
+    per_token = 5 * s + 3
+    assert row(rep, "ssm.scan")["macs"] == 2 * t * n * e * per_token + t * n * e
+    assert row(rep, "ssm.in_proj")["binary"]
+    assert row(rep, "ssm.forward_dir.dt_proj")["macs"] > 0  # real input
+    assert not row(rep, "ssm.forward_dir.dt_proj")["binary"]
+    assert row(rep, "ssm.forward_dir.x_proj")["binary"]
+
+
+def small(**kw):
+    base = dict(embed_dim=32, depth=1, d_state=4, img_size=16, patch_size=2, in_chans=1, num_classes=5,
+                keep_ratios=(0.5,))
+    return SpikingVisionNet(ModelCfg(**{**base, **kw})).eval()
+
+
+def test_pruning_halves_scan_and_mlp_counts():
+    torch.manual_seed(0)
+    dense, pruned = small(pruner=None), small()
+    pruned.load_state_dict(dense.state_dict(), strict=False)
+    x = example_input(dense.cfg, 2)
+    reports = []
+    for model in (dense, pruned):
+        with EnergyMeter(model) as meter, torch.no_grad():
+            model(x)
+        reports.append(meter.report())
+    n, k = 64, 32
+    scan_dense = row(reports[0], "blocks.0.mixer.scan")["dense"]
+    scan_pruned = row(reports[1], "blocks.0.mixer.scan")["dense"]
+    t, e, s = 4, 32, 4  # T, SSM channels (expand 1), state size
+    assert scan_dense == t * n * e * (2 * (5 * s + 3) + 1)
+    assert scan_pruned == t * k * e * (2 * (5 * s + 4) + 1)  # +1 per direction: the alignment gap decay
+    for layer in ("blocks.0.mlp.fc1", "blocks.0.mlp.fc2", "blocks.0.mixer.in_proj"):
+        assert row(reports[1], layer)["dense"] == pytest.approx(row(reports[0], layer)["dense"] * k / n)
+    assert any(r["name"] == "blocks.0.pruner" for r in reports[1].layers)
+
+
+def test_first_conv_on_pixels_is_mac_and_everything_else_binary_is_ac():
+    model = small()
+    x = example_input(model.cfg, 2)
+    with EnergyMeter(model) as meter, torch.no_grad():
+        model(x)
+    strict, paper = meter.report("strict"), meter.report("paper")
+    first = row(strict, "patch_embed.convs.0")
+    assert not first["binary"] and first["acs"] == 0 and first["macs"] == first["dense"]
+    assert row(paper, "patch_embed.convs.0")["macs"] == first["dense"]
+    for r in strict.layers:
+        if r["kind"] == "synapse" and r["name"] != "patch_embed.convs.0":
+            assert r["binary"] == (r["macs"] == 0), r["name"]
+    assert paper.totals["energy_uj"] < strict.totals["energy_uj"]
+    total = strict.totals
+    assert total["energy_uj"] == pytest.approx((total["macs"] * E_MAC_PJ + total["acs"] * E_AC_PJ) * 1e-6)
+
+
+def test_dense_counts_match_torch_flop_counter():
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model = small(pruner=None, scan_impl="reference")
+    x = example_input(model.cfg, 2)
+    with EnergyMeter(model) as meter, torch.no_grad():
+        model(x)
+    ours = sum(r["dense"] for r in meter.report().layers if r["kind"] in ("synapse", "head")
+               and not r["name"].endswith("head_norm")) * 2  # per image -> batch of 2
+    counter = FlopCounterMode(display=False)
+    with counter, torch.no_grad():
+        model(x)
+    flops = counter.get_flop_counts()
+    theirs = 0
+    for name, module in model.named_modules():
+        if isinstance(module, (nn.Linear, nn.Conv2d)):
+            key = f"SpikingVisionNet.{name}"
+            theirs += sum(flops.get(key, {}).values()) / 2  # FLOPs = 2 x MACs
+    assert ours == pytest.approx(theirs, rel=0.01)
+
+
+def test_hooks_are_removed():
+    model = small()
+    with EnergyMeter(model):
+        pass
+    assert all(not m._forward_hooks and not m._forward_pre_hooks for m in model.modules())
+    with pytest.raises(ValueError, match="no forward pass"):
+        EnergyMeter(model).report()
