@@ -157,30 +157,31 @@ def main(argv=None):
     p.add_argument("--quick", action="store_true", help="small smoke run (L=64, 2 repeats)")
     p.add_argument("--out", default="benchmarks/out/bench_scan.json")
     p.add_argument("--repeats", type=int, default=None, help="timed runs per case (default 7, reference 5)")
+    p.add_argument("--lengths", type=int, nargs="+", default=None, help="L values (default 64 196 256 1024)")
     args = p.parse_args(argv)
-    Ls = [64] if args.quick else [64, 196, 256, 1024]
+    Ls = args.lengths or ([64] if args.quick else [64, 196, 256, 1024])
     rep = args.repeats or (2 if args.quick else 7)
     rep_ref = args.repeats or (2 if args.quick else 5)
     info = machine()
     print(f"# {info['cpu']}, {info['cores']} cores, torch {info['torch']}, threads={THREADS}, "
-          f"B={SHAPE['B']} D={SHAPE['D']} N={SHAPE['N']} float32, load {info['loadavg_start']}")
+          f"B={SHAPE['B']} D={SHAPE['D']} N={SHAPE['N']} float32, load {info['loadavg_start']}", flush=True)
+    print("\n| L | impl | fwd ms | fwd+bwd ms | peak extra MB (fwd+bwd) | speed-up vs reference fwd / fwd+bwd |")
+    print("|---|---|---|---|---|---|", flush=True)
     rows = []
     for L in Ls:
+        base = None
         for impl in ("reference", "fast", "mamba_ssm_ref", "mambapy_pscan"):
-            rows.append(spawn(impl, L, rep_ref if impl == "reference" else rep))
-    ref = {r["L"]: r for r in rows if r["impl"] == "reference" and r["status"] == "ok"}
-    print("\n| L | impl | fwd ms | fwd+bwd ms | peak extra MB (fwd+bwd) | speed-up vs reference fwd / fwd+bwd |")
-    print("|---|---|---|---|---|---|")
-    for r in rows:
-        if r["status"] != "ok":
-            print(f"| {r['L']} | {r['impl']} | {r['status']} | | | |")
-            continue
-        base = ref.get(r["L"])
-        if base:
-            r["speedup_fwd"] = base["fwd_ms"] / r["fwd_ms"]
-            r["speedup_fwdbwd"] = base["fwdbwd_ms"] / r["fwdbwd_ms"]
-        print(f"| {r['L']} | {r['impl']} | {fmt(r['fwd_ms'])} | {fmt(r['fwdbwd_ms'])} | {fmt(r['peak_extra_mb'])} "
-              f"| {fmt(r.get('speedup_fwd'), '{:.1f}x')} / {fmt(r.get('speedup_fwdbwd'), '{:.1f}x')} |")
+            r = spawn(impl, L, rep_ref if impl == "reference" else rep)
+            rows.append(r)
+            if r["status"] != "ok":
+                print(f"| {L} | {impl} | {r['status']} | | | |", flush=True)
+                continue
+            base = r if impl == "reference" else base
+            if base:
+                r["speedup_fwd"] = base["fwd_ms"] / r["fwd_ms"]
+                r["speedup_fwdbwd"] = base["fwdbwd_ms"] / r["fwdbwd_ms"]
+            print(f"| {L} | {impl} | {fmt(r['fwd_ms'])} | {fmt(r['fwdbwd_ms'])} | {fmt(r['peak_extra_mb'])} "
+                  f"| {fmt(r.get('speedup_fwd'), '{:.1f}x')} / {fmt(r.get('speedup_fwdbwd'), '{:.1f}x')} |", flush=True)
     L_al = 64 if args.quick else 1024
     dense = spawn("fast", L_al, rep)
     aligned = [spawn("fast", L_al, rep, keep) for keep in (1.0, 0.7, 0.5, 0.3)]
@@ -192,7 +193,7 @@ def main(argv=None):
         r["fwd_ratio"] = r["fwd_ms"] / dense["fwd_ms"]
         r["fwdbwd_ratio"] = r["fwdbwd_ms"] / dense["fwdbwd_ms"]
         print(f"| {keep} | {max(1, round(keep * L_al))} | {fmt(r['fwd_ms'])} | {fmt(r['fwdbwd_ms'])} "
-              f"| {r['fwd_ratio']:.2f} | {r['fwdbwd_ratio']:.2f} | {keep + 0.1:.1f} |")
+              f"| {r['fwd_ratio']:.2f} | {r['fwdbwd_ratio']:.2f} | {keep + 0.1:.1f} |", flush=True)
     info["loadavg_end"] = os.getloadavg()
     print(f"\nload average at end: {info['loadavg_end']}")
     out = Path(args.out)

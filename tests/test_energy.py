@@ -167,3 +167,34 @@ def test_hooks_are_removed():
     assert all(not m._forward_hooks and not m._forward_pre_hooks for m in model.modules())
     with pytest.raises(ValueError, match="no forward pass"):
         EnergyMeter(model).report()
+
+
+@pytest.mark.parametrize("order", ["kv_first", "qk_first"])
+def test_spiking_attention_counts_products_of_firing_rates(order):
+    from smolmamba.layers.attention import SpikingSelfAttention
+
+    torch.manual_seed(0)
+    t, b, n, d, h = 2, 1, 6, 8, 2
+    attn = SpikingSelfAttention(d, h, LIF_KW, order=order)
+
+    class Root(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.attn = attn
+
+        def forward(self, x):
+            return self.attn(x.transpose(0, 1))[0]
+
+    root = Root()
+    rates = {}
+    for nm in ("q_lif", "k_lif", "v_lif"):
+        getattr(attn, nm).register_forward_hook(lambda m, a, o, nm=nm: rates.__setitem__(nm, o.mean().item()))
+    with EnergyMeter(root) as meter:
+        root((torch.rand(b, t, n, d) < 0.5).float())
+    rep = meter.report()
+    dh = d // h
+    per_head = t * h * n * dh * (dh if order == "kv_first" else n)
+    first = rates["k_lif"] * rates["v_lif"] if order == "kv_first" else rates["q_lif"] * rates["k_lif"]
+    second = rates["q_lif"] if order == "kv_first" else rates["v_lif"]
+    assert row(rep, "attn.attn_first")["acs"] == pytest.approx(per_head * first)
+    assert row(rep, "attn.attn_second")["acs"] == pytest.approx(per_head * second)

@@ -49,6 +49,14 @@ class LayerCount:
     def firing_rate(self) -> float:
         return self.nonzero / self.elements if self.elements else float("nan")
 
+    def add_measured(self, dense: float, active_fraction: float, binary: bool, elements: float) -> None:
+        """Record one call whose active fraction was measured elsewhere (e.g. a product of rates)."""
+        self.dense += dense
+        self.active += dense * active_fraction
+        self.binary = self.binary and binary
+        self.nonzero += active_fraction * elements
+        self.elements += elements
+
     def add(self, dense: float, x: Tensor | None) -> None:
         """Record one call with input x (None: not a spike-driven op)."""
         self.dense += dense
@@ -121,7 +129,10 @@ class EnergyMeter:
         return self.counts[name]
 
     def __enter__(self) -> "EnergyMeter":
+        from smolmamba.layers.attention import SpikingSelfAttention
         from smolmamba.layers.block import Block
+        from smolmamba.layers.dstsp import DSTSP
+        from smolmamba.layers.smixer import SpikingTokenMixer
         from smolmamba.layers.norms import ScaleNorm
         from smolmamba.layers.pruning import TokenPruner
         from smolmamba.layers.ssm import SpikingSSM
@@ -147,8 +158,12 @@ class EnergyMeter:
                 hook = self._pruner_hook(name)
             elif isinstance(module, Block):
                 hook = self._residual_hook(name)
-            elif hasattr(module, "count_ops"):  # peers' mixers declare their own counts
-                hook = self._declared_hook(name, module)
+            elif isinstance(module, SpikingSelfAttention):
+                hook = self._attention_hook(name, module)
+            elif isinstance(module, SpikingTokenMixer):
+                hook = self._token_mixer_hook(name, module)
+            elif isinstance(module, DSTSP):
+                hook = self._dstsp_hook(name)
             if hook is not None:
                 self._handles.append(module.register_forward_hook(hook))
         return self
@@ -222,10 +237,44 @@ class EnergyMeter:
                 self.counts[name + ".scan"].elements += u_spikes.numel()
         return hook
 
-    def _declared_hook(self, name, module):
+    def _rate(self, lif: nn.Module) -> tuple[float, bool, int]:
+        """(firing rate, binary, elements) of a LIF's last output spikes."""
+        spikes = self._last_spikes[id(lif)]
+        binary = bool(torch.all((spikes == 0) | (spikes == 1)))
+        return float(torch.count_nonzero(spikes)) / max(spikes.numel(), 1), binary, spikes.numel()
+
+    def _attention_hook(self, name, module):
+        """Q K^T V on spikes, counted in the order it is computed (see attention.spiking_attention).
+
+        A spike x spike product is an AND: AC x product of the two firing rates (Spikformer's rule);
+        an integer matrix times spikes is AC x the spikes' firing rate.
+        """
         def hook(module_, args, out):
-            for suffix, kind, dense, x in module.count_ops(args, out):
-                self._count(f"{name}.{suffix}", kind).add(float(dense), x)
+            t, b, n, d = args[0].shape
+            h = module.num_heads
+            dh = d // h
+            (rq, bq, el), (rk, bk, _), (rv, bv, _) = (self._rate(l) for l in (module.q_lif, module.k_lif,
+                                                                            module.v_lif))
+            kv_first = module.order == "kv_first" or (module.order == "auto" and n > dh)
+            per_head = t * b * h * n * dh * (dh if kv_first else n)
+            first, second = (rk * rv, rq) if kv_first else (rq * rk, rv)
+            self._count(name + ".attn_first", "synapse").add_measured(per_head, first, bk and bv, el)
+            self._count(name + ".attn_second", "synapse").add_measured(per_head, second, bq and bv, el)
+        return hook
+
+    def _token_mixer_hook(self, name, module):
+        """W_M' V: a real n x n matrix times value spikes, per time step and channel."""
+        def hook(module_, args, out):
+            t, b, n, d = args[0].shape
+            rate, binary, el = self._rate(module.v_lif)
+            self._count(name + ".token_mix", "synapse").add_measured(t * b * n * n * d, rate, binary, el)
+        return hook
+
+    def _dstsp_hook(self, name):
+        def hook(module, args, out):
+            t, b, n, d = args[0].shape
+            scoring = t * b * n * d + b * n * max(math.log2(max(n, 2)), 1.0) + b * t * math.log2(max(t, 2))
+            self._count(name, "add").add(float(scoring), None)
         return hook
 
     # ---------------------------------------------------------------- report
@@ -286,9 +335,14 @@ class EnergyMeter:
 def measure_energy(model_name: str, data: str | None = None, root=None, batches: int = 4,
                    batch_size: int = 32, convention: str = "both", e_mac_pj: float = E_MAC_PJ,
                    e_ac_pj: float = E_AC_PJ, checkpoint=None, **overrides) -> list[EnergyReport]:
-    """Build (or load) a model, run `batches` real batches through it, report per convention."""
+    """Build (or load) a model, run `batches` real batches through it, report per convention.
+
+    A randomly initialised model first has its norm statistics calibrated on the same batches
+    (`calibrate_norms`): default running statistics leave an untrained spiking net silent in eval.
+    """
     from smolmamba.data.model_input import model_batches
     from smolmamba.models import create_model
+    from smolmamba.models.network import calibrate_norms
 
     if checkpoint is not None:
         from smolmamba.train.checkpoint import load_model_from_checkpoint
@@ -296,9 +350,12 @@ def measure_energy(model_name: str, data: str | None = None, root=None, batches:
         model = load_model_from_checkpoint(checkpoint)
     else:
         model = create_model(model_name, **overrides)
+    inputs = [x for x, _ in model_batches(model.cfg, data, root, "test", batches, batch_size)]
+    if checkpoint is None:
+        calibrate_norms(model, inputs)
     model.eval()
     with EnergyMeter(model) as meter, torch.no_grad():
-        for x, _ in model_batches(model.cfg, data, root, "test", batches, batch_size):
+        for x in inputs:
             model(x)
     conventions = CONVENTIONS if convention == "both" else (convention,)
     return [meter.report(c, e_mac_pj, e_ac_pj) for c in conventions]

@@ -35,7 +35,7 @@ def evaluate_checkpoint(path, dataset: str, data_root=None, split: str = "test",
 
 def format_result(res: dict) -> str:
     top5 = f"{res['top5']:.2f}%" if res["top5"] is not None else "n/a (< 5 classes)"
-    return (f"{res['model']} ({res['weights']} weights, epoch {res['epoch']}, step {res['step']}) "
+    return (f"{res['model']} ({res['weights']} weights after {res['epoch']} epochs, step {res['step']}) "
             f"on {res['dataset']}/{res['split']}, {res['images']} images\n"
             f"top-1 {res['top1']:.2f}%  top-5 {top5}  loss {res['loss']:.4f}\n"
             f"tokens entering each pruning stage: {res['tokens_per_stage']}\n"
