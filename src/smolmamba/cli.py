@@ -48,6 +48,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 def _cmd_energy(args: argparse.Namespace) -> int:
     from smolmamba.energy import measure_energy
 
+    if (args.model is None) == (args.checkpoint is None):
+        raise ValueError("give exactly one of --model NAME or --checkpoint PATH")
     report = measure_energy(args.model, data=args.data, root=args.data_root, batches=args.batches,
                             batch_size=args.batch_size, convention=args.convention,
                             e_mac_pj=args.e_mac, e_ac_pj=args.e_ac, checkpoint=args.checkpoint)
@@ -58,6 +60,18 @@ def _cmd_energy(args: argparse.Namespace) -> int:
 
         write_json_atomic(args.json, [r.as_dict() for r in report])
         print(f"wrote {args.json}")
+    return 0
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from smolmamba.experiments.compare import CompareConfig, run_compare
+
+    roots = dict(pair.split("=", 1) for pair in args.data_root)
+    cfg = CompareConfig(roles=tuple(args.models), datasets=tuple(args.datasets), data_roots=roots,
+                        epochs=args.epochs, seeds=args.seeds, batch_size=args.batch_size, lr=args.lr,
+                        train_subset=args.train_subset, output=args.output, sweep=not args.no_sweep,
+                        masks=not args.no_masks)
+    run_compare(cfg)
     return 0
 
 
@@ -100,8 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_eval)
 
     p = sub.add_parser("energy", help="per-layer MACs, ACs, firing rates and energy per image")
-    p.add_argument("--model", required=True)
-    p.add_argument("--checkpoint", default=None, help="a run's checkpoint folder (default: random init)")
+    p.add_argument("--model", default=None, help="registered model name (random init, calibrated norms)")
+    p.add_argument("--checkpoint", default=None, help="a run's checkpoint folder instead of --model")
     p.add_argument("--data", default=None, help="dataset name (default: the embedded one for the model)")
     p.add_argument("--data-root", default=None)
     p.add_argument("--batches", type=int, default=4)
@@ -111,6 +125,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--e-ac", type=float, default=0.9, help="pJ per AC (45 nm: 0.9)")
     p.add_argument("--json", default=None, help="write the report(s) here")
     p.set_defaults(func=_cmd_energy)
+
+    from smolmamba.experiments.compare import ROLES, CompareConfig
+
+    d = CompareConfig()
+    p = sub.add_parser("compare", help="train SmolMamba and its peers side by side; tables and plots")
+    p.add_argument("--models", nargs="+", default=list(d.roles),
+                   help=f"roles ({', '.join(ROLES)}) or registered model names")
+    p.add_argument("--datasets", nargs="+", default=list(d.datasets))
+    p.add_argument("--data-root", action="append", default=[], metavar="DATASET=PATH",
+                   help="folder of a dataset on your disk, e.g. cifar10=/data/cifar (repeatable)")
+    p.add_argument("--epochs", type=int, default=d.epochs)
+    p.add_argument("--seeds", type=int, default=d.seeds)
+    p.add_argument("--batch-size", type=int, default=d.batch_size)
+    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--train-subset", type=int, default=None, help="use the first n training samples")
+    p.add_argument("--output", default=d.output, help="results/<timestamp>/ is created inside")
+    p.add_argument("--no-sweep", action="store_true", help="skip the keep-ratio sweep")
+    p.add_argument("--no-masks", action="store_true", help="skip the pruning-mask figure")
+    p.set_defaults(func=_cmd_compare)
     return parser
 
 

@@ -345,9 +345,9 @@ def measure_energy(model_name: str, data: str | None = None, root=None, batches:
     from smolmamba.models.network import calibrate_norms
 
     if checkpoint is not None:
-        from smolmamba.train.checkpoint import load_model_from_checkpoint
+        from smolmamba.train.checkpoint import load_model
 
-        model = load_model_from_checkpoint(checkpoint)
+        model, _ = load_model(checkpoint)
     else:
         model = create_model(model_name, **overrides)
     inputs = [x for x, _ in model_batches(model.cfg, data, root, "test", batches, batch_size)]

@@ -129,9 +129,12 @@ def count_parameters(model: nn.Module) -> int:
 
 @torch.no_grad()
 def tokens_per_stage(model: SpikingVisionNet, x: Tensor) -> list[int]:
-    """Token counts entering the blocks: [N, k_1, k_2, ...] measured on a forward pass of x."""
+    """Token counts entering the blocks, measured on a forward pass of x: [N, (after DSTSP,) k_1, ...]."""
     _, info = model.forward_features(x)
-    return [info["num_tokens"]] + [p.shape[1] for p in info["positions"]]
+    counts = [info["num_tokens"]]
+    if "input_pruning" in info:
+        counts.append(info["input_pruning"]["positions"].shape[1])
+    return counts + [p.shape[1] for p in info["positions"]]
 
 
 @torch.no_grad()

@@ -1,0 +1,216 @@
+"""`smolmamba compare`: train SmolMamba and its peers on the same data, seeds and epochs; measure all.
+
+Output folder (never overwritten): results.json, results.csv, results.md, runs/ (checkpoints), and
+the plots of experiments/plots.py.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import statistics
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from smolmamba.data.model_input import model_batches
+from smolmamba.experiments.measure import measure
+from smolmamba.io import write_json_atomic, write_text_atomic
+from smolmamba.models import create_model
+
+# role -> registered model for (image data, event data); all within 10 % of each other's parameters
+ROLES = {
+    "smolmamba": ("smolmamba_tiny", "smolmamba_tiny_events"),
+    "spiking_mamba": ("spiking_mamba_tiny", "spiking_mamba_tiny_events"),
+    "spikformer": ("spikformer_tiny", "spikformer_tiny_events"),
+    "smixer_dstsp": ("smixer_tiny", "smixer_tiny_events"),
+    "smolmamba_naive": ("smolmamba_naive_tiny", "smolmamba_naive_tiny_events"),
+}
+EVENT_DATASETS = ("nmnist_digits", "dvs_gesture", "cifar10_dvs")
+SWEEP_SCALES = (1.5, 1.0, 0.75, 0.5, 0.3)  # multiply the default keep ratios (capped at 1)
+
+
+@dataclass
+class CompareConfig:
+    roles: tuple[str, ...] = tuple(ROLES)  # which models (roles of ROLES, or registered names)
+    datasets: tuple[str, ...] = ("digits", "nmnist_digits")
+    data_roots: dict = field(default_factory=dict)  # dataset -> folder, for the user's own data
+    epochs: int = 4
+    seeds: int = 1
+    batch_size: int = 64
+    lr: float = 3e-3
+    train_subset: int | None = None  # first n training samples (quick runs)
+    output: str = "results"  # results/<timestamp>/ is created inside
+    sweep: bool = True  # keep-ratio sweep of SmolMamba
+    masks: bool = True  # pruning-mask figure
+
+
+def model_name(role: str, dataset: str) -> str:
+    """The registered model playing `role` on `dataset` (a registered name passes through)."""
+    if role not in ROLES:
+        return role
+    return ROLES[role][dataset in EVENT_DATASETS]
+
+
+def new_results_dir(output: str) -> Path:
+    """results/<timestamp>[-n]/, never an existing folder."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    base = Path(output).resolve()
+    for i in range(1000):
+        path = base / (stamp if i == 0 else f"{stamp}-{i}")
+        try:
+            path.mkdir(parents=True)
+            return path
+        except FileExistsError:
+            continue
+    raise ValueError(f"could not create a fresh results folder under {base}")
+
+
+def train_one(role: str, dataset: str, seed: int, cfg: CompareConfig, run_dir: Path, **overrides):
+    """Train one model with the shared recipe; -> (trained model, seconds)."""
+    from smolmamba.train.config import TrainConfig
+    from smolmamba.train.loop import main as train_main
+
+    train_cfg = TrainConfig(model=model_name(role, dataset), model_overrides=overrides, dataset=dataset,
+                            data_root=cfg.data_roots.get(dataset), epochs=cfg.epochs,
+                            batch_size=cfg.batch_size, lr=cfg.lr, seed=seed, output=str(run_dir),
+                            eval_every=cfg.epochs, tensorboard=False, train_subset=cfg.train_subset,
+                            warmup_epochs=min(1.0, cfg.epochs / 4))
+    start = time.perf_counter()
+    result = train_main(train_cfg)
+    return result["model"].cpu().eval(), time.perf_counter() - start
+
+
+def test_batches(model, dataset: str, cfg: CompareConfig) -> list:
+    """The whole test split as (x, y) batches fitted to the model."""
+    return list(model_batches(model.cfg, dataset, cfg.data_roots.get(dataset), "test", batches=10**9,
+                              batch_size=256))
+
+
+def summarise(rows: list[dict]) -> list[dict]:
+    """Mean and spread over seeds per (dataset, role), plus energy ratios against the peers."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r["dataset"], r["role"]), []).append(r)
+    out = []
+    for (dataset, role), rs in groups.items():
+        accs = [r["top1"] for r in rs]
+        mean = lambda k: statistics.fmean(r[k] for r in rs)  # noqa: E731
+        out.append({
+            "dataset": dataset, "role": role, "model": rs[0]["model"], "seeds": len(rs),
+            "top1_mean": statistics.fmean(accs), "top1_std": statistics.stdev(accs) if len(accs) > 1 else 0.0,
+            "params": rs[0]["params"], "mean_firing_rate": mean("mean_firing_rate"),
+            "tokens_per_stage": rs[0]["tokens_per_stage"], "macs": mean("macs"), "acs": mean("acs"),
+            "energy_uj": mean("energy_uj"), "energy_uj_paper": mean("energy_uj_paper"),
+            "img_per_s": mean("img_per_s"), "train_s": mean("train_s"),
+        })
+    for row in out:
+        for peer in ("spikformer", "spiking_mamba"):
+            ref = next((r for r in out if r["dataset"] == row["dataset"] and r["role"] == peer), None)
+            for key, suffix in (("energy_uj", ""), ("energy_uj_paper", "_paper")):
+                row[f"energy_ratio_vs_{peer}{suffix}"] = ref[key] / row[key] if ref else None
+    return out
+
+
+def keep_ratio_sweep(trained, name: str, dataset: str, cfg: CompareConfig) -> list[dict]:
+    """Zero-shot sweep of a pruned model: same weights, keep ratios scaled; plus pruning off."""
+    base = trained.cfg
+    batches = test_batches(trained, dataset, cfg)
+    points = []
+    settings = [("off", dict(pruning_mode="off"))] + [
+        (f"x{s:g}", dict(keep_ratios=tuple(min(1.0, r * s) for r in base.keep_ratios))) for s in SWEEP_SCALES]
+    for label, overrides in settings:
+        model = create_model(name, **{**model_overrides(base), **overrides})
+        missing, unexpected = model.load_state_dict(trained.state_dict(), strict=False)
+        if any(".pruner." not in k for k in missing + unexpected):  # only pruning-off drops pruners
+            raise ValueError(f"sweep model does not match the trained one: {missing + unexpected}")
+        m = measure(model, batches)
+        ratios = list(model.cfg.keep_ratios) if model.cfg.prunes else [1.0] * len(base.keep_ratios)
+        points.append({"dataset": dataset, "setting": label, "keep_ratios": ratios,
+                       "mean_keep": sum(ratios) / len(ratios), "top1": m["top1"],
+                       "energy_uj": m["energy_uj"], "energy_uj_paper": m["energy_uj_paper"],
+                       "tokens_per_stage": m["tokens_per_stage"]})
+    return points
+
+
+def model_overrides(model_cfg) -> dict:
+    """ModelCfg as keyword overrides (so a variant can be rebuilt with some fields changed)."""
+    return {f.name: getattr(model_cfg, f.name) for f in dataclasses.fields(model_cfg)}
+
+
+def write_tables(out: Path, rows: list[dict], summary: list[dict], sweep: list[dict], cfg: CompareConfig,
+                 elapsed: float) -> str:
+    """results.json, results.csv, results.md; returns the Markdown table."""
+    write_json_atomic(out / "results.json", {"config": dataclasses.asdict(cfg), "runs": rows,
+                                              "summary": summary, "keep_ratio_sweep": sweep,
+                                              "elapsed_s": elapsed, "torch": torch.__version__})
+    keys = list(summary[0])
+    with open(out / "results.csv.tmp", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=keys)
+        writer.writeheader()
+        for r in summary:
+            writer.writerow({k: json.dumps(r[k]) if isinstance(r[k], list) else r[k] for k in keys})
+    (out / "results.csv.tmp").replace(out / "results.csv")
+    md = markdown_table(summary)
+    write_text_atomic(out / "results.md", md + "\n")
+    return md
+
+
+def fmt(v, spec=".2f"):
+    return "-" if v is None else format(v, spec)
+
+
+def markdown_table(summary: list[dict]) -> str:
+    head = ("| data | model | params | top-1 % (mean ± sd, seeds) | firing rate | tokens per stage | "
+            "MMAC | MAC(M) | AC(M) | energy µJ (strict) | energy µJ (paper) | x vs Spikformer | "
+            "x vs Spiking Mamba | img/s |")
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    for r in summary:
+        lines.append(
+            f"| {r['dataset']} | {r['model']} | {r['params'] / 1e3:.0f}k | {r['top1_mean']:.2f} ± "
+            f"{r['top1_std']:.2f} ({r['seeds']}) | {r['mean_firing_rate']:.3f} | {r['tokens_per_stage']} | "
+            f"{(r['macs'] + r['acs']) / 1e6:.2f} | {r['macs'] / 1e6:.2f} | {r['acs'] / 1e6:.2f} | "
+            f"{r['energy_uj']:.2f} | {r['energy_uj_paper']:.2f} | {fmt(r['energy_ratio_vs_spikformer'])} "
+            f"({fmt(r['energy_ratio_vs_spikformer_paper'])}) | {fmt(r['energy_ratio_vs_spiking_mamba'])} "
+            f"({fmt(r['energy_ratio_vs_spiking_mamba_paper'])}) | {r['img_per_s']:.0f} |")
+    return "\n".join(lines)
+
+
+def run_compare(cfg: CompareConfig, log=print) -> Path:
+    """Train and measure every (dataset, role, seed); write tables and plots; -> the results folder."""
+    from smolmamba.experiments import plots
+
+    start = time.perf_counter()
+    out = new_results_dir(cfg.output)
+    log(f"results -> {out}")
+    rows, sweep, masks = [], [], {}
+    for dataset in cfg.datasets:
+        for role in cfg.roles:
+            for seed in range(cfg.seeds):
+                run_dir = out / "runs" / dataset / model_name(role, dataset) / f"seed{seed}"
+                model, train_s = train_one(role, dataset, seed, cfg, run_dir)
+                batches = test_batches(model, dataset, cfg)
+                row = {"dataset": dataset, "role": role, "model": model_name(role, dataset), "seed": seed,
+                       "train_s": train_s, **measure(model, batches)}
+                rows.append(row)
+                log(f"{dataset:14s} {row['model']:28s} seed {seed}: top-1 {row['top1']:.2f}%  "
+                    f"energy {row['energy_uj']:.2f} uJ (paper {row['energy_uj_paper']:.2f})  "
+                    f"train {train_s:.0f} s")
+                if role == "smolmamba" and seed == 0:
+                    if cfg.sweep:
+                        sweep += keep_ratio_sweep(model, row["model"], dataset, cfg)
+                    if cfg.masks:
+                        masks[dataset] = plots.pruning_masks(model, batches[0][0][:8])
+    summary = summarise(rows)
+    md = write_tables(out, rows, summary, sweep, cfg, time.perf_counter() - start)
+    plots.accuracy_vs_energy(summary, rows, out / "accuracy_vs_energy.png")
+    if sweep:
+        plots.keep_ratio_sweep(sweep, out / "keep_ratio_sweep.png")
+    for dataset, figure_data in masks.items():
+        plots.save_masks(figure_data, out / f"pruning_masks_{dataset}.png")
+    log(md)
+    log(f"total {time.perf_counter() - start:.0f} s; wrote {out}")
+    return out

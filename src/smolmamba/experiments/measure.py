@@ -1,0 +1,58 @@
+"""Measure one model on real batches: accuracy, energy (both conventions), firing rate, tokens, speed."""
+
+from __future__ import annotations
+
+import time
+
+import torch
+from torch import nn
+
+from smolmamba.energy import EnergyMeter
+from smolmamba.models import count_parameters, tokens_per_stage
+
+
+@torch.no_grad()
+def accuracy(model: nn.Module, batches) -> float:
+    """Top-1 accuracy in percent over (x, y) batches, eval mode."""
+    model.eval()
+    correct = total = 0
+    for x, y in batches:
+        correct += int((model(x).argmax(1) == y).sum())
+        total += len(y)
+    return 100.0 * correct / max(total, 1)
+
+
+@torch.no_grad()
+def throughput(model: nn.Module, x: torch.Tensor, repeats: int = 3) -> float:
+    """Inference images per second on x (eval mode, after one warm-up pass), best of `repeats`."""
+    model.eval()
+    model(x)
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        model(x)
+        best = min(best, time.perf_counter() - start)
+    return x.shape[0] / best
+
+
+@torch.no_grad()
+def measure(model: nn.Module, batches: list[tuple[torch.Tensor, torch.Tensor]]) -> dict:
+    """Everything `compare` reports for one trained model, measured on `batches` in one pass."""
+    model.eval()
+    with EnergyMeter(model) as meter:
+        acc = accuracy(model, batches)
+    strict, paper = meter.report("strict"), meter.report("paper")
+    return {
+        "top1": acc,
+        "params": count_parameters(model),
+        "mean_firing_rate": strict.totals["mean_firing_rate"],
+        "tokens_per_stage": tokens_per_stage(model, batches[0][0]),
+        "macs": strict.totals["macs"],
+        "acs": strict.totals["acs"],
+        "energy_uj": strict.totals["energy_uj"],
+        "energy_uj_paper": paper.totals["energy_uj"],
+        "macs_paper": paper.totals["macs"],
+        "acs_paper": paper.totals["acs"],
+        "energy_by_kind": strict.totals["by_kind"],
+        "img_per_s": throughput(model, batches[0][0]),
+    }
