@@ -23,11 +23,27 @@ def _cmd_smoke(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
+    import shlex
+
+    import yaml
+
     from smolmamba.train.config import load_config
+    from smolmamba.train.loop import TrainingInterrupted
     from smolmamba.train.loop import main as train_main
 
     overrides = list(args.overrides) + ([f"resume={args.resume}"] if args.resume else [])
-    train_main(load_config(args.config, overrides))
+    try:
+        cfg = load_config(args.config, overrides)
+    except yaml.YAMLError as err:
+        raise ValueError(f"{args.config or 'an override'} is not valid YAML ({str(err).splitlines()[0]}); "
+                         f"fix the file or the key=value flag") from None
+    try:
+        train_main(cfg)
+    except TrainingInterrupted as stop:
+        again = ["smolmamba", "train"] + (["--config", args.config] if args.config else []) + [
+            o for o in args.overrides if not o.startswith("resume=")] + ["resume=auto"]
+        print(f"interrupted: saved {stop.path}; resume with: {shlex.join(again)}", file=sys.stderr)
+        return stop.exit_code
     return 0
 
 
@@ -69,9 +85,27 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     roots = dict(pair.split("=", 1) for pair in args.data_root)
     cfg = CompareConfig(roles=tuple(args.models), datasets=tuple(args.datasets), data_roots=roots,
                         epochs=args.epochs, seeds=args.seeds, batch_size=args.batch_size, lr=args.lr,
-                        train_subset=args.train_subset, output=args.output, sweep=not args.no_sweep,
+                        train_subset=args.train_subset, test_subset=args.test_subset,
+                        output=args.output, sweep=not args.no_sweep,
                         masks=not args.no_masks)
     run_compare(cfg)
+    return 0
+
+
+def _cmd_ablate(args: argparse.Namespace) -> int:
+    from smolmamba.experiments.ablate import AblateConfig, run_ablate
+
+    run_ablate(AblateConfig(dataset=args.dataset, epochs=args.epochs, finetune_epochs=args.finetune_epochs,
+                            batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                            train_subset=args.train_subset, test_subset=args.test_subset,
+                            output=args.output, studies=tuple(args.studies)))
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from smolmamba.experiments.report import write_results_page
+
+    print(f"wrote {write_results_page(args.compare_dir, args.ablations, args.out)}")
     return 0
 
 
@@ -140,10 +174,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=d.batch_size)
     p.add_argument("--lr", type=float, default=d.lr)
     p.add_argument("--train-subset", type=int, default=None, help="use the first n training samples")
+    p.add_argument("--test-subset", type=int, default=None, help="measure on the first n test samples")
     p.add_argument("--output", default=d.output, help="results/<timestamp>/ is created inside")
     p.add_argument("--no-sweep", action="store_true", help="skip the keep-ratio sweep")
     p.add_argument("--no-masks", action="store_true", help="skip the pruning-mask figure")
     p.set_defaults(func=_cmd_compare)
+
+    from smolmamba.experiments.ablate import AblateConfig
+
+    a = AblateConfig()
+    p = sub.add_parser("ablate", help="alignment, pruner, SST-TP weights, DSTSP and deep-pruning ablations")
+    p.add_argument("--dataset", default=a.dataset)
+    p.add_argument("--studies", nargs="+", default=list(a.studies), choices=list(a.studies))
+    p.add_argument("--epochs", type=int, default=a.epochs)
+    p.add_argument("--finetune-epochs", type=int, default=a.finetune_epochs)
+    p.add_argument("--batch-size", type=int, default=a.batch_size)
+    p.add_argument("--lr", type=float, default=a.lr)
+    p.add_argument("--seed", type=int, default=a.seed)
+    p.add_argument("--train-subset", type=int, default=None)
+    p.add_argument("--test-subset", type=int, default=None)
+    p.add_argument("--output", default=a.output)
+    p.set_defaults(func=_cmd_ablate)
+
+    p = sub.add_parser("report", help="regenerate docs/RESULTS.md from a compare (and ablate) folder")
+    p.add_argument("compare_dir")
+    p.add_argument("--ablations", default=None, help="an ablate results folder")
+    p.add_argument("--out", default="docs/RESULTS.md")
+    p.set_defaults(func=_cmd_report)
     return parser
 
 
@@ -155,9 +212,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError) as err:
+    except (ValueError, OSError) as err:  # user errors (and files we cannot read or write): no traceback
         print(f"smolmamba {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"smolmamba {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

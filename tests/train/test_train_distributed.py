@@ -61,7 +61,10 @@ def test_ddp_matches_single_process(tmp_path):
                                                      **COMMON)))["model"].state_dict()
     params = [n for n, _ in create_model("smolmamba_tiny", **TINY_MODEL).named_parameters()]
     worst = max((ranks[0][n] - single[n]).abs().max().item() for n in params)
-    assert worst < 1e-5, f"largest parameter difference {worst:.3g}"
+    # all-reduce averages (g0 + g1) / 2, accumulation sums g0 / 2 + g1 / 2: float32 rounding differs by
+    # ~1e-7 relative, and Adam's m / sqrt(v) amplifies it on parameters with tiny gradients. A real
+    # mismatch (wrong batches, missing sync) moves weights by ~lr = 1e-2 per step.
+    assert worst < 2e-4, f"largest parameter difference {worst:.3g}"
     start = create_model("smolmamba_tiny", **TINY_MODEL).state_dict()
     assert any(not torch.allclose(start[n], single[n]) for n in params)  # it did train
 

@@ -43,6 +43,7 @@ class CompareConfig:
     batch_size: int = 64
     lr: float = 3e-3
     train_subset: int | None = None  # first n training samples (quick runs)
+    test_subset: int | None = None  # first n test samples for the measurements (quick runs)
     output: str = "results"  # results/<timestamp>/ is created inside
     sweep: bool = True  # keep-ratio sweep of SmolMamba
     masks: bool = True  # pruning-mask figure
@@ -69,25 +70,28 @@ def new_results_dir(output: str) -> Path:
     raise ValueError(f"could not create a fresh results folder under {base}")
 
 
-def train_one(role: str, dataset: str, seed: int, cfg: CompareConfig, run_dir: Path, **overrides):
-    """Train one model with the shared recipe; -> (trained model, seconds)."""
+def train_one(role: str, dataset: str, seed: int, cfg: CompareConfig, run_dir: Path, epochs: int | None = None,
+              init_from: Path | None = None, **overrides):
+    """Train one model with the shared recipe (optionally fine-tune from a checkpoint); -> (model, seconds)."""
     from smolmamba.train.config import TrainConfig
     from smolmamba.train.loop import main as train_main
 
     train_cfg = TrainConfig(model=model_name(role, dataset), model_overrides=overrides, dataset=dataset,
-                            data_root=cfg.data_roots.get(dataset), epochs=cfg.epochs,
+                            data_root=cfg.data_roots.get(dataset), epochs=epochs or cfg.epochs,
                             batch_size=cfg.batch_size, lr=cfg.lr, seed=seed, output=str(run_dir),
-                            eval_every=cfg.epochs, tensorboard=False, train_subset=cfg.train_subset,
-                            warmup_epochs=min(1.0, cfg.epochs / 4))
+                            eval_every=epochs or cfg.epochs, tensorboard=False, train_subset=cfg.train_subset,
+                            warmup_epochs=min(1.0, (epochs or cfg.epochs) / 4),
+                            init_from=None if init_from is None else str(init_from))
     start = time.perf_counter()
     result = train_main(train_cfg)
     return result["model"].cpu().eval(), time.perf_counter() - start
 
 
 def test_batches(model, dataset: str, cfg: CompareConfig) -> list:
-    """The whole test split as (x, y) batches fitted to the model."""
-    return list(model_batches(model.cfg, dataset, cfg.data_roots.get(dataset), "test", batches=10**9,
-                              batch_size=256))
+    """The test split (or its first cfg.test_subset samples) as (x, y) batches fitted to the model."""
+    size = 256 if cfg.test_subset is None else min(256, cfg.test_subset)
+    batches = 10**9 if cfg.test_subset is None else -(-cfg.test_subset // size)
+    return list(model_batches(model.cfg, dataset, cfg.data_roots.get(dataset), "test", batches, size))
 
 
 def summarise(rows: list[dict]) -> list[dict]:

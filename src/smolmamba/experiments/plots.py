@@ -68,16 +68,16 @@ def pruning_masks(model, x: torch.Tensor) -> dict:
 
 def save_masks(data: dict, path: Path) -> None:
     """Rows: samples; columns: input, then the tokens kept at each stage (pruned ones greyed)."""
-    images, masks = data["images"], data["masks"]
+    images, masks = data["images"].float(), data["masks"].float()
     stages, n = (masks.shape[0], images.shape[0]) if masks.numel() else (0, images.shape[0])
     fig, axes = plt.subplots(n, stages + 1, figsize=(1.6 * (stages + 1), 1.6 * n), squeeze=False)
     for i in range(n):
-        axes[i][0].imshow(images[i], cmap="gray")
+        axes[i][0].imshow(images[i].numpy(), cmap="gray")
         for s in range(stages):
             size = images.shape[-1]
             mask = torch.nn.functional.interpolate(masks[s, i][None, None], size=(size, size), mode="nearest")[0, 0]
-            axes[i][s + 1].imshow(images[i] * (0.25 + 0.75 * mask), cmap="gray")
-            axes[i][s + 1].imshow(mask, cmap="Reds", alpha=0.25 * (1 - mask.mean().item()) + 0.1)
+            axes[i][s + 1].imshow((images[i] * (0.25 + 0.75 * mask)).numpy(), cmap="gray")
+            axes[i][s + 1].imshow(mask.numpy(), cmap="Reds", alpha=0.25 * (1 - mask.mean().item()) + 0.1)
         for ax in axes[i]:
             ax.set_xticks([])
             ax.set_yticks([])

@@ -19,8 +19,12 @@ NUM_CONV_STAGES = 4
 
 def check_input(x: Tensor, in_chans: int, img_size: int, time_steps: int, events: bool) -> None:
     """Raise ValueError naming what arrived and what the model expects."""
+    if not isinstance(x, Tensor):
+        raise ValueError(f"input must be a torch.Tensor, got {type(x).__name__}; convert with torch.as_tensor(x)")
     if not torch.is_floating_point(x):
         raise ValueError(f"input must be a floating tensor, got dtype {x.dtype}; convert with x.float()")
+    if x.dim() >= 1 and x.shape[0] == 0:
+        raise ValueError(f"input batch is empty (shape {tuple(x.shape)}); pass at least one sample")
     if events:
         if x.dim() != 5:
             raise ValueError(
@@ -50,6 +54,20 @@ def check_input(x: Tensor, in_chans: int, img_size: int, time_steps: int, events
             f"input size ({h}x{w}) doesn't match the model ({img_size}x{img_size}); resize the input "
             f"or build the model with img_size={h}"
         )
+
+
+def check_finite(x: Tensor) -> None:
+    """Raise ValueError if x holds NaN or inf. One float32 sum (a GPU sync); the exact count is
+    computed only when that sum is not finite."""
+    if torch.isfinite(x.sum(dtype=torch.float32)):
+        return
+    bad = int((~torch.isfinite(x)).sum())
+    if bad == 0:  # finite values whose sum overflows float32: not an input error
+        return
+    raise ValueError(
+        f"input holds {bad} NaN/inf value(s) of {x.numel()} (shape {tuple(x.shape)}); clean the data "
+        f"(e.g. torch.nan_to_num) or set model.check_finite = False to skip this check"
+    )
 
 
 class SpikingPatchEmbed(nn.Module):

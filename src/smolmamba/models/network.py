@@ -14,7 +14,7 @@ from torch import Tensor, nn
 from smolmamba.layers.attention import SpikingSelfAttention
 from smolmamba.layers.block import Block
 from smolmamba.layers.dstsp import DSTSP, FusingTokenPruner, with_fused_position
-from smolmamba.layers.patch_embed import SpikingPatchEmbed, check_input
+from smolmamba.layers.patch_embed import SpikingPatchEmbed, check_finite, check_input
 from smolmamba.layers.pruning import TokenPruner
 from smolmamba.layers.smixer import SpikingTokenMixer
 from smolmamba.layers.ssm import SpikingSSM
@@ -52,11 +52,16 @@ def build_input_pruner(cfg: ModelCfg) -> nn.Module | None:
 
 
 class SpikingVisionNet(nn.Module):
-    """forward(x) -> logits; forward_features(x) -> (tokens [T,B,n,D], info) with per-stage positions."""
+    """forward(x) -> logits; forward_features(x) -> (tokens [T,B,n,D], info) with per-stage positions.
 
-    def __init__(self, cfg: ModelCfg):
+    check_finite: None (default) checks inputs for NaN/inf in eval mode only (training skips the
+    pass over the batch); True always, False never. A plain attribute: model.check_finite = False.
+    """
+
+    def __init__(self, cfg: ModelCfg, check_finite: bool | None = None):
         super().__init__()
         self.cfg = cfg
+        self.check_finite = check_finite
         self.patch_embed = SpikingPatchEmbed(cfg.img_size, cfg.patch_size, cfg.in_chans, cfg.embed_dim,
                                              cfg.lif_kwargs)
         starts = stage_starts(cfg.depth, len(cfg.keep_ratios)) if cfg.prunes else []
@@ -89,6 +94,15 @@ class SpikingVisionNet(nn.Module):
         """Input -> tokens [T, B, N, D] after checking shape, channels and T."""
         cfg = self.cfg
         check_input(x, cfg.in_chans, cfg.img_size, cfg.time_steps, cfg.events)
+        weight = self.patch_embed.convs[0].weight
+        if x.device != weight.device:
+            raise ValueError(f"input is on {x.device} but the model is on {weight.device}; "
+                             f"move one of them, e.g. x.to({str(weight.device)!r})")
+        if x.dtype != weight.dtype and not torch.is_autocast_enabled(x.device.type):
+            raise ValueError(f"input dtype {x.dtype} differs from the model's {weight.dtype}; cast the input "
+                             f"(x.to({weight.dtype})) or the model (model.to({x.dtype})), or use torch.autocast")
+        if self.check_finite or (self.check_finite is None and not self.training):
+            check_finite(x)
         if cfg.events:
             return self.patch_embed(x.transpose(0, 1), static=False)  # (T, B, 2, H, W) in
         frames = x.unsqueeze(0).expand(cfg.time_steps, *x.shape)  # direct encoding, (T, B, C, H, W)

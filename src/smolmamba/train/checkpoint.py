@@ -56,6 +56,26 @@ def tensors_of(module: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().to("cpu", copy=True).contiguous() for k, v in module.state_dict().items()}
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_temps(dest: Path) -> None:
+    """Delete `<name>.tmp-<pid>/` folders left by killed saves (their pid no longer runs here)."""
+    if not dest.parent.is_dir():
+        return
+    for stale in dest.parent.glob(f"{dest.name}.tmp-*"):
+        pid = stale.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+            shutil.rmtree(stale, ignore_errors=True)
+
+
 def save_checkpoint(dest: str | Path, model: nn.Module, model_name: str, trainer_state: dict,
                     ema: nn.Module | None = None) -> Path:
     """Write model (+ ema) weights, trainer_state and manifest into folder `dest`, atomically."""
@@ -64,6 +84,7 @@ def save_checkpoint(dest: str | Path, model: nn.Module, model_name: str, trainer
     old = dest.with_name(f"{dest.name}.old")
     if tmp.exists():
         shutil.rmtree(tmp)
+    remove_stale_temps(dest)
     tmp.mkdir(parents=True)
     save_file(tensors_of(model), tmp / MODEL_FILE)
     if ema is not None:
@@ -87,6 +108,38 @@ def save_checkpoint(dest: str | Path, model: nn.Module, model_name: str, trainer
     return dest
 
 
+def check_output_dir(path: str | Path, need_bytes: int = 0) -> Path:
+    """Fail at start, not at the first save: `path` must be creatable and writable and its disk must
+    have `need_bytes` free. Creates the folder; -> its resolved path. ValueError naming the fix."""
+    path = Path(path).expanduser().resolve()
+    existing = path
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ValueError(f"output folder {path} cannot be created: {existing} is a file, not a folder; "
+                         f"choose another output=...")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"ok")
+        probe.unlink()
+    except OSError as err:
+        raise ValueError(f"output folder {path} is not writable ({err.strerror or err}); choose another "
+                         f"output=... or fix its permissions") from None
+    free = shutil.disk_usage(path).free
+    if free < need_bytes:
+        raise ValueError(f"output folder {path} has {free / 2**20:.1f} MiB free, the run needs about "
+                         f"{need_bytes / 2**20:.1f} MiB for its checkpoints; free space or choose another "
+                         f"output=...")
+    return path
+
+
+def checkpoint_bytes(model: nn.Module, ema: bool = False) -> int:
+    """Rough size of one checkpoint: weights (x2 with EMA) plus two AdamW moments."""
+    weights = sum(t.numel() * t.element_size() for t in model.state_dict().values())
+    return weights * (3 + int(ema))
+
+
 def resolve(path: str | Path) -> Path:
     """The checkpoint folder to read: `path`, or `path.old` left by a save interrupted mid-rename."""
     path = Path(path)
@@ -103,8 +156,16 @@ def resolve(path: str | Path) -> Path:
 def read_manifest(path: str | Path) -> tuple[Path, dict]:
     """-> (resolved folder, manifest) after checking that every listed file matches its sha256."""
     path = resolve(path)
-    manifest = json.loads((path / MANIFEST).read_text())
-    for name, expected in manifest["files"].items():
+    try:
+        manifest = json.loads((path / MANIFEST).read_text())
+        files = dict(manifest["files"])
+    except (ValueError, KeyError, TypeError) as err:
+        raise ValueError(f"checkpoint {path} has an unreadable {MANIFEST} ({type(err).__name__}: {err}); "
+                         f"use another checkpoint (e.g. best/ or an earlier copy)") from None
+    for name, expected in files.items():
+        if not isinstance(name, str) or Path(name).name != name or name in ("", ".", ".."):
+            raise ValueError(f"checkpoint {path}: {MANIFEST} lists {name!r}, not a plain file name; "
+                             f"refusing to read outside the checkpoint folder")
         file = path / name
         if not file.is_file():
             raise ValueError(f"checkpoint {path} is incomplete: file {name} listed in {MANIFEST} is missing")

@@ -57,6 +57,7 @@ class TrainConfig:
     sync_bn: bool = False  # SyncBatchNorm under DDP (CUDA only)
     # output
     output: str = "runs/default"  # run folder: config.yaml, metrics.csv, last/, best/
+    init_from: str | None = None  # fine-tune: start from this checkpoint's weights (pruner weights may be new)
     resume: str | None = None  # checkpoint folder, or "auto" = <output>/last if it exists
     eval_every: int = 1  # epochs between evaluations (the last epoch is always evaluated)
     save_every: int = 0  # also save last/ every this many optimizer steps; 0 = at epoch ends only

@@ -6,6 +6,10 @@ of the step) and every rank's python/numpy/torch RNG state, restored after all s
 from a checkpoint taken at an epoch end, or mid-epoch with workers=0, therefore ends with the same
 weights as an uninterrupted one on CPU. (With workers > 0, a mid-epoch resume re-seeds the workers,
 so random augmentation of the rest of that epoch differs.)
+
+SIGINT/SIGTERM: the current optimizer step finishes, last/ is saved and TrainingInterrupted is raised
+(the CLI prints how to resume and exits with 128 + the signal number: 130, 143). A second signal stops
+at once. The output folder is checked for writability and free space before data and model are built.
 """
 
 from __future__ import annotations
@@ -13,7 +17,9 @@ from __future__ import annotations
 import contextlib
 import math
 import random
+import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +36,56 @@ from smolmamba.train.config import TrainConfig, save_config
 from smolmamba.train.distributed import (DistInfo, all_gather_objects, all_reduce_sum, broadcast_buffers,
                                          cleanup, init_distributed, unwrap, wrap_model)
 from smolmamba.train.logger import MetricsLogger, log
+
+
+MIN_FREE_BYTES = 64 * 2**20  # checked before anything is built; the real estimate follows the model
+
+
+class TrainingInterrupted(Exception):
+    """Training stopped by SIGINT/SIGTERM after saving `path` (<output>/last)."""
+
+    def __init__(self, path: Path, signum: int):
+        self.path, self.signum = Path(path), signum
+        self.exit_code = 128 + signum
+        super().__init__(f"interrupted by {signal.Signals(signum).name}: saved {path}; resume with resume=auto")
+
+
+class StopOnSignal:
+    """Context: the first SIGINT/SIGTERM sets a flag checked after each step; a second one kills.
+
+    Installs handlers only in the main thread (signal.signal refuses others); restores them on exit.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self):
+        self.signum, self._old = None, {}
+
+    def _handle(self, signum, frame):
+        if self.signum is not None:  # second signal: default action now
+            signal.signal(signum, signal.SIG_DFL)
+            signal.raise_signal(signum)
+            return
+        self.signum = signum
+        print(f"received {signal.Signals(signum).name}: saving last/ after this step "
+              f"(send it again to stop at once)", file=sys.stderr, flush=True)
+
+    def __enter__(self) -> "StopOnSignal":
+        if threading.current_thread() is threading.main_thread():
+            for sig in self.SIGNALS:
+                self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+        self._old = {}
+
+    def requested(self, info: DistInfo) -> int | None:
+        """The signal number if any rank got one (one scalar all-reduce per call under DDP), else None."""
+        if info.distributed and all_reduce_sum([float(self.signum or 0)], info)[0] > 0:
+            return self.signum or int(signal.SIGTERM)
+        return self.signum
 
 
 @dataclass
@@ -102,6 +158,8 @@ def build_model_and_data(cfg: TrainConfig):
                                  f"={value}; give one of them")
             overrides[key] = value
     model = create_model(cfg.model, **overrides)
+    if cfg.init_from is not None:
+        init_weights(model, cfg.init_from)
     m = model.cfg
     kw = dict(root=cfg.data_root, T=m.time_steps if m.events else None, img_size=m.img_size,
               on_bad_file=cfg.on_bad_file, cache_dir=cfg.cache_dir)
@@ -111,6 +169,30 @@ def build_model_and_data(cfg: TrainConfig):
     if cfg.train_subset is not None:
         train_set = Subset(train_set, range(min(cfg.train_subset, len(train_set))))
     return model, train_set, test_set
+
+
+def init_weights(model: nn.Module, path) -> None:
+    """Load a checkpoint's weights to fine-tune from; only pruner parameters may be absent from it."""
+    from smolmamba.train.checkpoint import load_model
+
+    source, _ = load_model(path)
+    missing, unexpected = model.load_state_dict(source.state_dict(), strict=False)
+    wrong = [k for k in missing + unexpected if ".pruner." not in k]
+    if wrong:
+        raise ValueError(f"init_from={path} does not fit model: mismatched keys {wrong[:8]}")
+
+
+def check_names(cfg: TrainConfig) -> None:
+    """Unknown model or dataset names fail before any folder is made (names can become paths, as in
+    `smolmamba compare`'s runs/<dataset>/<model>/): only registered names, never a '../'."""
+    from smolmamba.data import list_datasets
+    from smolmamba.models.registry import model_cfg
+
+    model_cfg(cfg.model)  # ValueError naming the closest registered models
+    if cfg.dataset not in list_datasets():
+        from smolmamba.data import build_dataset
+
+        build_dataset(cfg.dataset)  # ValueError naming the closest dataset
 
 
 def check_fit(m, info: dict, cfg: TrainConfig) -> None:
@@ -327,12 +409,13 @@ def main(cfg: TrainConfig) -> dict:
     """Train (and evaluate) as cfg says; -> {"model", "ema", "metrics" (last row), "best_top1", "run_dir"}."""
     info = init_distributed(cfg.device)
     try:
-        return run(cfg, info)
+        with StopOnSignal() as stop:  # SIGINT/SIGTERM: finish the step, save last/, TrainingInterrupted
+            return run(cfg, info, stop)
     finally:
         cleanup(info)
 
 
-def run(cfg: TrainConfig, info: DistInfo) -> dict:
+def run(cfg: TrainConfig, info: DistInfo, stop: StopOnSignal | None = None) -> dict:
     from timm.loss import SoftTargetCrossEntropy
     from timm.utils import ModelEmaV3
 
@@ -343,10 +426,16 @@ def run(cfg: TrainConfig, info: DistInfo) -> dict:
     if cfg.deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
         torch.backends.cudnn.benchmark = False
+    check_names(cfg)
     run_dir = Path(cfg.output)
+    if info.is_main:  # before anything slow: a bad output folder fails now, not at the first save
+        log(f"output: {ckpt.check_output_dir(run_dir, MIN_FREE_BYTES)}; data: "
+            f"{Path(cfg.data_root).expanduser().resolve() if cfg.data_root else f'embedded ({cfg.dataset})'}")
     start_from = resume_path(cfg)
     seed_everything(cfg.seed + info.rank)
     model, train_set, test_set = build_model_and_data(cfg)
+    if info.is_main:  # last/ (old and new during a save) and best/
+        ckpt.check_output_dir(run_dir, 3 * ckpt.checkpoint_bytes(model, cfg.ema))
     ddp_model = wrap_model(model.to(info.device), info, cfg.sync_bn)  # DDP copies rank 0's weights
     model = unwrap(ddp_model)
     ema = ModelEmaV3(model, decay=cfg.ema_decay) if cfg.ema else None
@@ -374,9 +463,23 @@ def run(cfg: TrainConfig, info: DistInfo) -> dict:
         f"global batch {global_batch} ({info.world_size} process(es) on {info.device}), "
         f"{steps_per_epoch} steps/epoch, {total} steps", info.is_main)
 
+    stop = stop or StopOnSignal()  # not entered: never requested
+
+    def interrupted(signum: int):
+        if logger is not None:
+            logger.close()
+        raise TrainingInterrupted(run_dir / "last", signum)
+
     def save_every_steps():  # mid-epoch saves; the epoch-end save follows the last step anyway
-        if cfg.save_every and state.step % cfg.save_every == 0 and state.batch < steps_per_epoch:
+        mid_epoch = state.batch < steps_per_epoch
+        saved = bool(cfg.save_every) and state.step % cfg.save_every == 0 and mid_epoch
+        if saved:
             save(run_dir / "last", ddp_model, ema, state, optimizer, scaler, cfg, info)
+        signum = stop.requested(info) if mid_epoch else None  # at an epoch end: after its eval and save
+        if signum:
+            if not saved:
+                save(run_dir / "last", ddp_model, ema, state, optimizer, scaler, cfg, info)
+            interrupted(signum)
 
     row = {}
     while state.step < total:
@@ -405,6 +508,9 @@ def run(cfg: TrainConfig, info: DistInfo) -> dict:
         if improved:
             save(run_dir / "best", ddp_model, ema, state, optimizer, scaler, cfg, info)
         save(run_dir / "last", ddp_model, ema, state, optimizer, scaler, cfg, info)
+        signum = stop.requested(info)
+        if signum and state.step < total:
+            interrupted(signum)
     if logger is not None:
         logger.close()
     return {"model": model, "ema": ema.module if ema is not None else None, "metrics": row,

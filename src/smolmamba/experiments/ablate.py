@@ -1,0 +1,166 @@
+"""`smolmamba ablate`: the ablations of the paper's claims, each a table (Markdown, JSON) and a plot.
+
+1. alignment on/off, zero-shot (pruning switched on in a dense-trained model) and after fine-tuning;
+2. pruner: SST-TP, SIV, latency only, clipped value, random, keep-least-active, at equal keep ratios
+   (zero-shot on the dense-trained model, and fine-tuned for SST-TP and SIV);
+3. SST-TP weights: learnable vs fixed alpha/beta (and the learned values);
+4. SMixer's DSTSP: temporal only, spatial only, both;
+5. pruning more than 60 % of the tokens (the seed's pitfall 2): accuracy vs final keep ratio.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from smolmamba.experiments.compare import (  # noqa: E402
+    CompareConfig,
+    model_overrides,
+    new_results_dir,
+    test_batches,
+    train_one,
+)
+from smolmamba.experiments.measure import measure  # noqa: E402
+from smolmamba.io import write_json_atomic, write_text_atomic  # noqa: E402
+from smolmamba.models import create_model  # noqa: E402
+
+PRUNERS = ("sst_tp", "siv", "latency", "clipped", "random", "high_siv")
+DEEP_PRUNING = ((1.0, 1.0), (0.8, 0.6), (0.6, 0.4), (0.5, 0.3), (0.4, 0.2), (0.3, 0.1))
+
+
+@dataclass
+class AblateConfig:
+    dataset: str = "digits"
+    epochs: int = 4
+    finetune_epochs: int = 1
+    batch_size: int = 64
+    lr: float = 3e-3
+    seed: int = 0
+    train_subset: int | None = None
+    test_subset: int | None = None
+    output: str = "results"
+    studies: tuple[str, ...] = ("alignment", "pruner", "weights", "dstsp", "deep")
+
+
+def variant(trained, name: str, **overrides):
+    """`name` rebuilt with the trained model's config plus overrides, carrying the trained weights."""
+    model = create_model(name, **{**model_overrides(trained.cfg), **overrides})
+    missing, unexpected = model.load_state_dict(trained.state_dict(), strict=False)
+    if any(".pruner." not in k for k in missing + unexpected):
+        raise ValueError(f"{name} does not match the trained weights: {(missing + unexpected)[:5]}")
+    return model
+
+
+def row(study: str, setting: str, m: dict, **extra) -> dict:
+    return {"study": study, "setting": setting, "top1": m["top1"], "energy_uj": m["energy_uj"],
+            "tokens_per_stage": m["tokens_per_stage"], **extra}
+
+
+class Ablation:
+    """Holds the shared pieces (config, results folder, the dense-trained model) of one ablate run."""
+
+    def __init__(self, cfg: AblateConfig, log=print):
+        self.cfg, self.log = cfg, log
+        self.out = new_results_dir(cfg.output)
+        self.train_cfg = CompareConfig(datasets=(cfg.dataset,), epochs=cfg.epochs, batch_size=cfg.batch_size,
+                                       lr=cfg.lr, train_subset=cfg.train_subset, test_subset=cfg.test_subset,
+                                       output=str(self.out))
+        self.dense, _ = self.train("spiking_mamba_tiny", "dense")
+        self.batches = test_batches(self.dense, cfg.dataset, self.train_cfg)
+        self.rows: list[dict] = []
+
+    def train(self, name: str, tag: str, epochs: int | None = None, init_from: Path | None = None, **overrides):
+        run_dir = self.out / "runs" / tag
+        model, seconds = train_one(name, self.cfg.dataset, self.cfg.seed, self.train_cfg, run_dir, epochs,
+                                   init_from, **overrides)
+        self.log(f"trained {tag} in {seconds:.0f} s")
+        return model, run_dir
+
+    def add(self, r: dict) -> None:
+        self.rows.append(r)
+        self.log(f"{r['study']:10s} {r['setting']:34s} top-1 {r['top1']:6.2f}%  energy {r['energy_uj']:7.3f} uJ")
+
+    def alignment(self) -> None:
+        self.add(row("alignment", "dense (no pruning)", measure(self.dense, self.batches)))
+        dense_ckpt = self.out / "runs" / "dense" / "last"
+        for align in (True, False):
+            label = "aligned" if align else "naive"
+            zero = variant(self.dense, "smolmamba_tiny", align=align)
+            self.add(row("alignment", f"{label}, zero-shot", measure(zero, self.batches)))
+            tuned, _ = self.train("smolmamba_tiny", f"finetune_{label}", self.cfg.finetune_epochs, dense_ckpt,
+                                  align=align)
+            self.add(row("alignment", f"{label}, fine-tuned {self.cfg.finetune_epochs} ep",
+                         measure(tuned, self.batches)))
+
+    def pruner(self) -> None:
+        for name in PRUNERS:
+            model = variant(self.dense, "smolmamba_tiny", pruner=name)
+            self.add(row("pruner", f"{name}, zero-shot", measure(model, self.batches)))
+
+    def weights(self) -> None:
+        for pruner in ("sst_tp", "sst_tp_fixed"):
+            model, _ = self.train("smolmamba_tiny", f"weights_{pruner}", pruner=pruner)
+            learned = [[round(float(w), 4) for w in b.pruner.score.weights] for b in model.blocks
+                       if b.pruner is not None]
+            self.add(row("weights", "learnable alpha, beta" if pruner == "sst_tp" else "fixed alpha=beta=0.5",
+                         measure(model, self.batches), alpha_beta_per_stage=learned))
+
+    def dstsp(self) -> None:
+        settings = {"temporal only (DSTP)": dict(spatial_prune_rate=0.0),
+                    "spatial only (DSSP)": dict(temporal_prune_rate=0.0),
+                    "temporal + spatial (DSTSP)": {}}
+        for label, overrides in settings.items():
+            model, _ = self.train("smixer_tiny", "dstsp_" + label.split()[0], **overrides)
+            self.add(row("dstsp", label, measure(model, self.batches)))
+
+    def deep(self) -> None:
+        for first, last in DEEP_PRUNING:
+            ratios = tuple(first + (last - first) * i / 3 for i in range(4))
+            model = variant(self.dense, "smolmamba_tiny", keep_ratios=ratios)
+            pruned = 1 - sum(ratios) / 4
+            self.add(row("deep", f"keep {first:g}->{last:g}", measure(model, self.batches),
+                         tokens_pruned=pruned))
+
+    def write(self) -> Path:
+        write_json_atomic(self.out / "ablations.json", {"config": self.cfg.__dict__, "rows": self.rows})
+        lines = []
+        for study in dict.fromkeys(r["study"] for r in self.rows):
+            lines += [f"### {study}", "", "| setting | top-1 % | energy µJ | tokens per stage |", "|---|---|---|---|"]
+            lines += [f"| {r['setting']} | {r['top1']:.2f} | {r['energy_uj']:.3f} | {r['tokens_per_stage']} |"
+                      for r in self.rows if r["study"] == study]
+            lines.append("")
+            self.plot(study)
+        write_text_atomic(self.out / "ablations.md", "\n".join(lines))
+        return self.out
+
+    def plot(self, study: str) -> None:
+        rs = [r for r in self.rows if r["study"] == study]
+        fig, ax = plt.subplots(figsize=(max(5, 1.2 * len(rs)), 3.6))
+        ax.bar(range(len(rs)), [r["top1"] for r in rs], color="tab:blue")
+        ax.set_xticks(range(len(rs)), [r["setting"] for r in rs], rotation=30, ha="right", fontsize=7)
+        ax.set_ylabel("top-1 %")
+        ax.set_title(f"ablation: {study} ({self.cfg.dataset})")
+        ax.grid(alpha=0.3, axis="y")
+        fig.savefig(self.out / f"ablation_{study}.png", dpi=120, bbox_inches="tight")
+        plt.close(fig)
+
+
+def run_ablate(cfg: AblateConfig, log=print) -> Path:
+    """Run the chosen studies; -> the results folder."""
+    unknown = set(cfg.studies) - set(AblateConfig.studies)
+    if unknown:
+        raise ValueError(f"unknown ablation(s) {sorted(unknown)}; choose from {AblateConfig.studies}")
+    start = time.perf_counter()
+    ablation = Ablation(cfg, log)
+    for study in cfg.studies:
+        getattr(ablation, study)()
+    out = ablation.write()
+    log((out / "ablations.md").read_text())
+    log(f"total {time.perf_counter() - start:.0f} s; wrote {out}")
+    return out

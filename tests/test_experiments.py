@@ -1,0 +1,56 @@
+import json
+
+import pytest
+
+from smolmamba.cli import main
+from smolmamba.experiments.compare import markdown_table, summarise
+
+
+def fake_row(role, dataset, seed, top1, energy):
+    return {"dataset": dataset, "role": role, "model": role, "seed": seed, "top1": top1, "params": 1000,
+            "mean_firing_rate": 0.1, "tokens_per_stage": [64, 32], "macs": 1e6, "acs": 2e6,
+            "energy_uj": energy, "energy_uj_paper": energy / 2, "img_per_s": 10.0, "train_s": 1.0}
+
+
+def test_summary_means_spreads_and_energy_ratios():
+    rows = [fake_row("smolmamba", "d", s, acc, 2.0) for s, acc in enumerate((90.0, 92.0))]
+    rows += [fake_row("spikformer", "d", 0, 91.0, 5.0), fake_row("spiking_mamba", "d", 0, 89.0, 3.0)]
+    summary = {r["role"]: r for r in summarise(rows)}
+    smol = summary["smolmamba"]
+    assert smol["top1_mean"] == pytest.approx(91.0) and smol["top1_std"] == pytest.approx(2 ** 0.5)
+    assert smol["energy_ratio_vs_spikformer"] == pytest.approx(2.5)
+    assert smol["energy_ratio_vs_spiking_mamba"] == pytest.approx(1.5)
+    assert summary["spikformer"]["energy_ratio_vs_spikformer"] == pytest.approx(1.0)
+    assert "| d | smolmamba |" in markdown_table(list(summary.values()))
+
+
+@pytest.mark.slow
+def test_compare_ablate_and_report_end_to_end(tmp_path, capsys):
+    out = tmp_path / "results"
+    code = main(["compare", "--models", "smolmamba", "spiking_mamba", "spikformer", "--datasets", "digits",
+                 "--epochs", "1", "--train-subset", "128", "--test-subset", "64", "--output", str(out)])
+    assert code == 0
+    (folder,) = out.iterdir()
+    data = json.loads((folder / "results.json").read_text())
+    assert {r["role"] for r in data["summary"]} == {"smolmamba", "spiking_mamba", "spikformer"}
+    smol = next(r for r in data["summary"] if r["role"] == "smolmamba")
+    assert smol["tokens_per_stage"] == [64, 51, 38, 32, 26]
+    assert smol["energy_ratio_vs_spikformer"] > 0 and smol["energy_uj"] > 0
+    assert len(data["keep_ratio_sweep"]) == 6
+    for name in ("results.csv", "results.md", "accuracy_vs_energy.png", "keep_ratio_sweep.png",
+                 "pruning_masks_digits.png"):
+        assert (folder / name).stat().st_size > 0, name
+
+    ab_out = tmp_path / "ablate"
+    code = main(["ablate", "--studies", "alignment", "pruner", "deep", "--epochs", "1", "--train-subset", "128",
+                 "--test-subset", "64", "--output", str(ab_out)])
+    assert code == 0
+    (ab_folder,) = ab_out.iterdir()
+    rows = json.loads((ab_folder / "ablations.json").read_text())["rows"]
+    assert {r["study"] for r in rows} == {"alignment", "pruner", "deep"}
+    assert len([r for r in rows if r["study"] == "pruner"]) == 6
+
+    page = tmp_path / "RESULTS.md"
+    assert main(["report", str(folder), "--ablations", str(ab_folder), "--out", str(page)]) == 0
+    text = page.read_text()
+    assert "lower energy than the spiking Transformer" in text and "## Ablations" in text
