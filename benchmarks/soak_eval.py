@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import platform
 import time
 from pathlib import Path
@@ -50,7 +49,8 @@ def soak(mode: str, batches: int, batch_size: int = 2, warmup: int = 200, model_
                 trace.append((done, rss_mib()))
     elapsed = time.perf_counter() - start
     base, end = trace[0][1], trace[-1][1]
-    out = {"mode": mode, "model": model_name, "overrides": overrides, "batches": batches, "batch_size": batch_size, "warmup": warmup,
+    out = {"mode": mode, "model": model_name, "overrides": overrides, "batches": batches,
+           "batch_size": batch_size, "warmup": warmup,
            "rss_after_warmup_mib": base, "rss_end_mib": end, "rss_max_mib": max(r for _, r in trace),
            "growth_pct": 100.0 * (end - base) / base, "seconds": elapsed, "trace": trace}
     if meter is not None:

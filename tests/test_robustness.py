@@ -495,7 +495,8 @@ def test_eval_stream_keeps_rss_flat(mode):
     """600 batches of 2 images 16x16 after 60 warm-up ones: RSS grows < 5 % (full run: benchmarks/soak_eval.py)."""
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("soak_eval", Path(__file__).parents[1] / "benchmarks" / "soak_eval.py")
+    path = Path(__file__).parents[1] / "benchmarks" / "soak_eval.py"
+    spec = importlib.util.spec_from_file_location("soak_eval", path)
     soak_eval = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(soak_eval)
     res = soak_eval.soak(mode, batches=600, batch_size=2, warmup=60, samples=5, **SMALL)

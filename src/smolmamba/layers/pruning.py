@@ -26,6 +26,10 @@ def keep_count(keep_ratio: float, num_original: int) -> int:
 
 def select_tokens(importance: Tensor, k: int) -> Tensor:
     """importance [B, N] -> indices [B, k] of the k largest, ties to the lower index, sorted ascending."""
+    if importance.dim() != 2:
+        raise ValueError(f"importance must be [B, N], got shape {tuple(importance.shape)}")
+    if not 1 <= k <= importance.shape[1]:
+        raise ValueError(f"k={k} tokens cannot be kept out of N={importance.shape[1]}; need 1 <= k <= N")
     order = torch.sort(importance, dim=-1, descending=True, stable=True).indices[:, :k]
     return torch.sort(order, dim=-1).values
 
