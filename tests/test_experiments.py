@@ -54,3 +54,20 @@ def test_compare_ablate_and_report_end_to_end(tmp_path, capsys):
     assert main(["report", str(folder), "--ablations", str(ab_folder), "--out", str(page)]) == 0
     text = page.read_text()
     assert "lower energy than the spiking Transformer" in text and "## Ablations" in text
+
+
+@pytest.mark.parametrize("name", ["smolmamba_tiny", "smolmamba_tiny_events"])
+def test_measurement_batches_match_training_preprocessing(name):
+    """Regression: measuring on data resized differently from training (area-mean vs the dataset's
+    own event-count resize) once made every event model look like chance."""
+    import torch
+
+    from smolmamba.data import build_dataset
+    from smolmamba.data.model_input import embedded_dataset_name, model_batches
+    from smolmamba.models import model_cfg
+
+    cfg = model_cfg(name)
+    x, y = next(model_batches(cfg, batches=1, batch_size=4))
+    ds, _ = build_dataset(embedded_dataset_name(cfg), split="test", T=cfg.time_steps if cfg.events else None,
+                          img_size=cfg.img_size)
+    assert torch.equal(x[0], ds[0][0].float()) and int(y[0]) == int(ds[0][1])

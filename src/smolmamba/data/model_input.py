@@ -46,7 +46,8 @@ def model_batches(cfg, data: str | None = None, root=None, split: str = "test", 
                   batch_size: int = 32) -> Iterator[tuple[Tensor, Tensor]]:
     """Up to `batches` (x, y) batches of `data` (default: the embedded one) fitted to the model."""
     name = data or embedded_dataset_name(cfg)
-    ds, info = build_dataset(name, root=root, split=split, T=cfg.time_steps if cfg.events else None)
+    ds, info = build_dataset(name, root=root, split=split, T=cfg.time_steps if cfg.events else None,
+                             img_size=cfg.img_size)  # exactly the preprocessing training uses
     if (info["kind"] == "events") != cfg.events:
         raise ValueError(f"dataset {name!r} holds {info['kind']} but the model takes "
                          f"{'event frames' if cfg.events else 'images'}")

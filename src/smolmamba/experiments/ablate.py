@@ -40,7 +40,7 @@ class AblateConfig:
     epochs: int = 4
     finetune_epochs: int = 1
     batch_size: int = 64
-    lr: float = 3e-3
+    lr: float = 1e-2
     seed: int = 0
     train_subset: int | None = None
     test_subset: int | None = None

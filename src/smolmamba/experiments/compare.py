@@ -41,7 +41,7 @@ class CompareConfig:
     epochs: int = 4
     seeds: int = 1
     batch_size: int = 64
-    lr: float = 3e-3
+    lr: float = 1e-2
     train_subset: int | None = None  # first n training samples (quick runs)
     test_subset: int | None = None  # first n test samples for the measurements (quick runs)
     output: str = "results"  # results/<timestamp>/ is created inside
@@ -80,7 +80,7 @@ def train_one(role: str, dataset: str, seed: int, cfg: CompareConfig, run_dir: P
                             data_root=cfg.data_roots.get(dataset), epochs=epochs or cfg.epochs,
                             batch_size=cfg.batch_size, lr=cfg.lr, seed=seed, output=str(run_dir),
                             eval_every=epochs or cfg.epochs, tensorboard=False, train_subset=cfg.train_subset,
-                            warmup_epochs=min(1.0, (epochs or cfg.epochs) / 4),
+                            warmup_epochs=min(0.5, (epochs or cfg.epochs) / 4),
                             init_from=None if init_from is None else str(init_from))
     start = time.perf_counter()
     result = train_main(train_cfg)

@@ -20,7 +20,7 @@ def example_input(cfg, batch_size: int, generator: torch.Generator | None = None
 
 def models_table(filter: str = "") -> str:
     """One row per registered model: input, T, D, depth, mixer, pruner, keep ratios, parameters."""
-    header = f"{'model':30s} {'input':>14s} {'T':>3s} {'D':>4s} {'depth':>5s} {'pruner':>8s} " \
+    header = f"{'model':30s} {'input':>14s} {'T':>3s} {'D':>4s} {'depth':>5s} {'mixer':>6s} {'pruner':>13s} " \
              f"{'align':>5s} {'keep ratios':>22s} {'params':>10s}"
     rows = [header, "-" * len(header)]
     for name in list_models(filter):
@@ -28,8 +28,10 @@ def models_table(filter: str = "") -> str:
         kind = f"{'ev' if cfg.events else 'img'} {cfg.in_chans}x{cfg.img_size}"
         params = count_parameters(create_model(name))
         ratios = ",".join(f"{r:g}" for r in cfg.keep_ratios) if cfg.prunes else "-"
+        pruner = cfg.input_pruner if cfg.input_pruner else (cfg.pruner if cfg.prunes else "-")
+        align = str(cfg.align) if cfg.prunes and cfg.mixer == "ssm" else "-"
         rows.append(f"{name:30s} {kind:>14s} {cfg.time_steps:>3d} {cfg.embed_dim:>4d} {cfg.depth:>5d} "
-                    f"{str(cfg.pruner):>8s} {str(cfg.align):>5s} {ratios:>22s} {params / 1e6:>9.3f}M")
+                    f"{cfg.mixer:>6s} {str(pruner):>13s} {align:>5s} {ratios:>22s} {params / 1e6:>9.3f}M")
     return "\n".join(rows)
 
 
