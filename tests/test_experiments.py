@@ -49,6 +49,10 @@ def test_compare_ablate_and_report_end_to_end(tmp_path, capsys):
     rows = json.loads((ab_folder / "ablations.json").read_text())["rows"]
     assert {r["study"] for r in rows} == {"alignment", "pruner", "deep"}
     assert len([r for r in rows if r["study"] == "pruner"]) == 6
+    by = {(r["study"], r["setting"]): r for r in rows}
+    assert by[("alignment", "dense (no pruning)")]["tokens_per_stage"] == [64]
+    assert by[("alignment", "aligned, zero-shot")]["tokens_per_stage"] == [64, 51, 38, 32, 26]
+    assert by[("deep", "keep 0.4->0.2")]["tokens_per_stage"][-1] == 13
 
     page = tmp_path / "RESULTS.md"
     assert main(["report", str(folder), "--ablations", str(ab_folder), "--out", str(page)]) == 0

@@ -91,7 +91,7 @@ class Ablation:
         dense_ckpt = self.out / "runs" / "dense" / "last"
         for align in (True, False):
             label = "aligned" if align else "naive"
-            zero = variant(self.dense, "smolmamba_tiny", align=align)
+            zero = variant(self.dense, "smolmamba_tiny", pruner="sst_tp", align=align)
             self.add(row("alignment", f"{label}, zero-shot", measure(zero, self.batches)))
             tuned, _ = self.train("smolmamba_tiny", f"finetune_{label}", self.cfg.finetune_epochs, dense_ckpt,
                                   align=align)
@@ -122,7 +122,7 @@ class Ablation:
     def deep(self) -> None:
         for first, last in DEEP_PRUNING:
             ratios = tuple(first + (last - first) * i / 3 for i in range(4))
-            model = variant(self.dense, "smolmamba_tiny", keep_ratios=ratios)
+            model = variant(self.dense, "smolmamba_tiny", pruner="sst_tp", keep_ratios=ratios)
             pruned = 1 - sum(ratios) / 4
             self.add(row("deep", f"keep {first:g}->{last:g}", measure(model, self.batches),
                          tokens_pruned=pruned))

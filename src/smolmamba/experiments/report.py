@@ -23,8 +23,18 @@ The estimates scale the published training budgets of Spikformer; measure your o
 multiply before booking a cluster."""
 
 
+MARGIN = 1.0  # accuracy points: with one seed on 450 test images, smaller gaps are noise
+
+
 def _verdict(ok: bool | None) -> str:
     return "not measured" if ok is None else ("held" if ok else "did **not** hold")
+
+
+def _better(diff: float) -> str:
+    """Verdict for 'A is more accurate than B' from the gap in points."""
+    if abs(diff) <= MARGIN:
+        return f"not shown (gap within {MARGIN:g} point)"
+    return _verdict(diff > 0)
 
 
 def claims(summary: list[dict], ablations: list[dict]) -> list[str]:
@@ -53,18 +63,31 @@ def claims(summary: list[dict], ablations: list[dict]) -> list[str]:
             diff = smol["top1_mean"] - naive["top1_mean"]
             lines.append(f"| alignment beats naive pruning after training (004 Table 4) | {dataset} | "
                          f"{smol['top1_mean']:.2f}% vs {naive['top1_mean']:.2f}% ({diff:+.2f}) | "
-                         f"{_verdict(diff > 0)} |")
+                         f"{_better(diff)} |")
     rows = {(r["study"], r["setting"]): r for r in ablations}
     aligned, naive = rows.get(("alignment", "aligned, zero-shot")), rows.get(("alignment", "naive, zero-shot"))
     if aligned and naive:
         lines.append(f"| alignment rescues zero-shot pruning (004 Fig. 2) | ablation | {aligned['top1']:.2f}% "
-                     f"aligned vs {naive['top1']:.2f}% naive | {_verdict(aligned['top1'] > naive['top1'])} |")
+                     f"aligned vs {naive['top1']:.2f}% naive | {_better(aligned['top1'] - naive['top1'])} |")
+    aligned, naive = (rows.get(("alignment", f"{k}, fine-tuned {n} ep")) for k, n in
+                      (("aligned", _finetune_epochs(ablations)), ("naive", _finetune_epochs(ablations))))
+    if aligned and naive:
+        lines.append(f"| alignment beats naive pruning after fine-tuning (004 Table 4) | ablation | "
+                     f"{aligned['top1']:.2f}% aligned vs {naive['top1']:.2f}% naive | "
+                     f"{_better(aligned['top1'] - naive['top1'])} |")
     siv, high, rnd = (rows.get(("pruner", f"{n}, zero-shot")) for n in ("siv", "high_siv", "random"))
     if siv and high and rnd:
-        ok = siv["top1"] > high["top1"] and siv["top1"] > rnd["top1"]
+        ok = siv["top1"] > high["top1"] + MARGIN and siv["top1"] > rnd["top1"] + MARGIN
         lines.append(f"| pruning low-SIV tokens beats high-SIV and random (003) | ablation | SIV {siv['top1']:.2f}%, "
                      f"least-active kept {high['top1']:.2f}%, random {rnd['top1']:.2f}% | {_verdict(ok)} |")
     return lines
+
+
+def _finetune_epochs(ablations: list[dict]) -> int | None:
+    for r in ablations:
+        if r["setting"].startswith("aligned, fine-tuned"):
+            return int(r["setting"].split()[-2])
+    return None
 
 
 def write_results_page(compare_dir: Path, ablate_dir: Path | None, out: Path) -> Path:
@@ -86,6 +109,10 @@ def write_results_page(compare_dir: Path, ablate_dir: Path | None, out: Path) ->
         f"(torch {data['torch']}). Energy: 45 nm, E_MAC 4.6 pJ, E_AC 0.9 pJ; `strict` and `paper` "
         "conventions as in docs/ENERGY.md. Ratios are peer energy / SmolMamba energy (strict, paper in "
         "brackets).",
+        "",
+        f"Read with care: one seed, {cfg['epochs']} epochs, 450 test images, models of ~0.26M parameters. "
+        f"An accuracy gap under {MARGIN:g} point is reported as not shown. These runs test the code "
+        "paths and the direction of each claim on small data; the full-scale runs are listed at the end.",
         "",
         "## Claims",
         "",
