@@ -1,27 +1,4 @@
-"""Numerical ops: the selective scan and its pruning-aware alignment."""
+"""Numerical ops: the selective scan and its pruning-aware alignment (names: scan.__all__)."""
 
-from .scan import (
-    IMPLS,
-    ScanParams,
-    bidirectional_scan,
-    flip_positions,
-    position_gaps,
-    resolve_impl,
-    scan_inputs,
-    selective_scan,
-    selective_scan_ref,
-    softplus,
-)
-
-__all__ = [
-    "IMPLS",
-    "ScanParams",
-    "bidirectional_scan",
-    "flip_positions",
-    "position_gaps",
-    "resolve_impl",
-    "scan_inputs",
-    "selective_scan",
-    "selective_scan_ref",
-    "softplus",
-]
+from .scan import *  # noqa: F401,F403
+from .scan import __all__  # noqa: F401
