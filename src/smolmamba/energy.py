@@ -32,6 +32,25 @@ CONVENTIONS = ("strict", "paper")
 EXCLUDED_IN_PAPER = ("neuron", "norm", "add")
 
 
+@dataclass(frozen=True)
+class SpikeStats:
+    """What the counter needs of one input tensor: non-zero count, size, and whether it is 0/1."""
+
+    nonzero: float
+    elements: int
+    binary: bool
+
+    @property
+    def rate(self) -> float:
+        return self.nonzero / max(self.elements, 1)
+
+
+def spike_stats(x: Tensor) -> SpikeStats:
+    """Measure x once: count of non-zeros, elements, and whether every element is exactly 0 or 1."""
+    x = x.detach()
+    return SpikeStats(float(torch.count_nonzero(x)), x.numel(), bool(torch.all((x == 0) | (x == 1))))
+
+
 @dataclass
 class LayerCount:
     """Operation counts of one layer, summed over the batches seen."""
@@ -49,27 +68,16 @@ class LayerCount:
     def firing_rate(self) -> float:
         return self.nonzero / self.elements if self.elements else float("nan")
 
-    def add_measured(self, dense: float, active_fraction: float, binary: bool, elements: float) -> None:
-        """Record one call whose active fraction was measured elsewhere (e.g. a product of rates)."""
+    def add(self, dense: float, stats: SpikeStats | None) -> None:
+        """Record one call with the stats of its input (None: not a spike-driven op)."""
         self.dense += dense
-        self.active += dense * active_fraction
-        self.binary = self.binary and binary
-        self.nonzero += active_fraction * elements
-        self.elements += elements
-
-    def add(self, dense: float, x: Tensor | None) -> None:
-        """Record one call with input x (None: not a spike-driven op)."""
-        self.dense += dense
-        if x is None:
+        if stats is None:
             self.binary = False
             return
-        x = x.detach()
-        nonzero = float(torch.count_nonzero(x))
-        self.nonzero += nonzero
-        self.elements += x.numel()
-        is_binary = bool(torch.all((x == 0) | (x == 1)))
-        self.binary = self.binary and is_binary
-        self.active += dense * nonzero / max(x.numel(), 1)
+        self.nonzero += stats.nonzero
+        self.elements += stats.elements
+        self.binary = self.binary and stats.binary
+        self.active += dense * stats.nonzero / max(stats.elements, 1)
 
 
 @dataclass
@@ -120,7 +128,7 @@ class EnergyMeter:
         self.counts: dict[str, LayerCount] = {}
         self.images = 0
         self._handles = []
-        self._last_spikes: dict[int, Tensor] = {}  # id(LIF module) -> its last output
+        self._lif_stats: dict[int, SpikeStats] = {}  # id(LIF module) -> stats of its last output
 
     # ---------------------------------------------------------------- hooks
     def _count(self, name: str, kind: str) -> LayerCount:
@@ -172,7 +180,7 @@ class EnergyMeter:
         for handle in self._handles:
             handle.remove()
         self._handles.clear()
-        self._last_spikes.clear()
+        self._lif_stats.clear()
 
     def _synapse_hook(self, name, kind):
         def hook(module, args, out):
@@ -182,14 +190,14 @@ class EnergyMeter:
             else:
                 k = module.in_channels // module.groups * math.prod(module.kernel_size)
                 dense = out.numel() * k
-            self._count(name, kind).add(float(dense), x)
+            self._count(name, kind).add(float(dense), spike_stats(x))
         return hook
 
     def _neuron_hook(self, name):
         def hook(module, args, out):
             spikes = out[0] if isinstance(out, tuple) else out
-            self._last_spikes[id(module)] = spikes.detach()
-            self._count(name, "neuron").add(float(spikes.numel()), spikes)  # rate of its output spikes
+            stats = self._lif_stats[id(module)] = spike_stats(spikes)  # measured once, read by mixers
+            self._count(name, "neuron").add(float(spikes.numel()), stats)  # rate of its output spikes
         return hook
 
     def _elementwise_hook(self, name, kind):
@@ -228,20 +236,14 @@ class EnergyMeter:
             if positions is not None and align:
                 per_token += 1  # gap decay folded into delta' = delta + g * delta0
             scan = 2 * t * b * n * e * per_token + t * b * n * e  # two directions + their sum
-            u_spikes = self._last_spikes.get(id(module.u_lif))
-            self._count(name + ".scan", "scan").add(float(scan), None)
-            z_spikes = self._last_spikes.get(id(module.z_lif))
-            self._count(name + ".gate", "gate").add(float(t * b * n * e), z_spikes)
-            if u_spikes is not None:
-                self.counts[name + ".scan"].nonzero += float(torch.count_nonzero(u_spikes))
-                self.counts[name + ".scan"].elements += u_spikes.numel()
+            scan_count = self._count(name + ".scan", "scan")
+            scan_count.add(float(scan), None)  # real-valued: never AC
+            u = self._lif_stats.get(id(module.u_lif))
+            if u is not None:  # the scan's input firing rate, for the paper convention
+                scan_count.nonzero += u.nonzero
+                scan_count.elements += u.elements
+            self._count(name + ".gate", "gate").add(float(t * b * n * e), self._lif_stats.get(id(module.z_lif)))
         return hook
-
-    def _rate(self, lif: nn.Module) -> tuple[float, bool, int]:
-        """(firing rate, binary, elements) of a LIF's last output spikes."""
-        spikes = self._last_spikes[id(lif)]
-        binary = bool(torch.all((spikes == 0) | (spikes == 1)))
-        return float(torch.count_nonzero(spikes)) / max(spikes.numel(), 1), binary, spikes.numel()
 
     def _attention_hook(self, name, module):
         """Q K^T V on spikes, counted in the order it is computed (see attention.spiking_attention).
@@ -253,21 +255,21 @@ class EnergyMeter:
             t, b, n, d = args[0].shape
             h = module.num_heads
             dh = d // h
-            (rq, bq, el), (rk, bk, _), (rv, bv, _) = (self._rate(l) for l in (module.q_lif, module.k_lif,
-                                                                            module.v_lif))
+            q, k, v = (self._lif_stats[id(lif)] for lif in (module.q_lif, module.k_lif, module.v_lif))
             kv_first = module.order == "kv_first" or (module.order == "auto" and n > dh)
             per_head = t * b * h * n * dh * (dh if kv_first else n)
-            first, second = (rk * rv, rq) if kv_first else (rq * rk, rv)
-            self._count(name + ".attn_first", "synapse").add_measured(per_head, first, bk and bv, el)
-            self._count(name + ".attn_second", "synapse").add_measured(per_head, second, bq and bv, el)
+            (a, b_), c = ((k, v), q) if kv_first else ((q, k), v)  # spike x spike, then matrix x spikes
+            both = SpikeStats(a.rate * b_.rate * q.elements, q.elements, a.binary and b_.binary)  # an AND
+            self._count(name + ".attn_first", "synapse").add(per_head, both)
+            self._count(name + ".attn_second", "synapse").add(
+                per_head, SpikeStats(c.rate * q.elements, q.elements, q.binary and v.binary))
         return hook
 
     def _token_mixer_hook(self, name, module):
         """W_M' V: a real n x n matrix times value spikes, per time step and channel."""
         def hook(module_, args, out):
             t, b, n, d = args[0].shape
-            rate, binary, el = self._rate(module.v_lif)
-            self._count(name + ".token_mix", "synapse").add_measured(t * b * n * n * d, rate, binary, el)
+            self._count(name + ".token_mix", "synapse").add(t * b * n * n * d, self._lif_stats[id(module.v_lif)])
         return hook
 
     def _dstsp_hook(self, name):
