@@ -1,8 +1,8 @@
-"""Feed a dataset to a model of another input size or channel count: resize and repeat channels.
+"""Feed a dataset to a model it was not built for: the dataset resizes to the model's size (as in
+training) and grey images are repeated to the model's channels.
 
-Used where a model is measured on the embedded data it was not built for (energy, benchmarks):
-a 3-channel CIFAR model sees the grey digits repeated to 3 channels, a 224x224 model sees them
-upsampled. Training always uses data that matches the model.
+Used where a model is measured on the embedded data (energy, compare): a 3-channel CIFAR model sees
+the grey digits repeated to 3 channels, a 224x224 model sees them upsampled by the dataset.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Iterator
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import DataLoader
 
@@ -23,22 +22,20 @@ def embedded_dataset_name(cfg) -> str:
 
 
 def fit_batch(x: Tensor, cfg) -> Tensor:
-    """Images [B, C, H, W] or event frames [B, T, 2, H, W] -> the model's channels and size."""
+    """Images [B, C, H, W] or event frames [B, T, 2, H, W] -> the model's channels.
+
+    Sizes come right from the dataset (built with the model's img_size, as in training); only grey
+    images are repeated to the model's channels here.
+    """
     if cfg.events:
         if x.shape[1] != cfg.time_steps:
             raise ValueError(f"event batch has T={x.shape[1]}, model wants T={cfg.time_steps}; "
                              f"build the dataset with T={cfg.time_steps}")
-        if x.shape[-1] != cfg.img_size:
-            b, t = x.shape[:2]
-            x = F.interpolate(x.flatten(0, 1), size=(cfg.img_size, cfg.img_size), mode="area")
-            x = x.unflatten(0, (b, t))
         return x
     if x.shape[1] != cfg.in_chans:
         if x.shape[1] != 1:
             raise ValueError(f"cannot turn {x.shape[1]} channels into the model's {cfg.in_chans}")
         x = x.expand(-1, cfg.in_chans, -1, -1)
-    if x.shape[-1] != cfg.img_size:
-        x = F.interpolate(x, size=(cfg.img_size, cfg.img_size), mode="bilinear", align_corners=False)
     return x
 
 
