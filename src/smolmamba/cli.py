@@ -210,6 +210,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
+    from smolmamba.runtime import tune_cpu_allocator
+
+    tune_cpu_allocator()
     try:
         return args.func(args)
     except (ValueError, OSError) as err:  # user errors (and files we cannot read or write): no traceback

@@ -127,16 +127,6 @@ def _reset(h: Tensor, s: Tensor, v_threshold: float, v_reset: float, soft_reset:
     return h * (1.0 - s) + v_reset * s
 
 
-def _reset_grad(
-    h: Tensor, u: Tensor, ds_dh: Tensor, v_threshold: float, v_reset: float, soft_reset: bool, detach_reset: bool
-) -> Tensor | float:
-    """dV_t/dH_t through the reset; the path through S_t only when not detached."""
-    if soft_reset:
-        return 1.0 if detach_reset else 1.0 - v_threshold * ds_dh
-    keep = 1.0 - _spike(u)
-    return keep if detach_reset else keep + (v_reset - h) * ds_dh
-
-
 def lif_ref(
     x: Tensor,
     tau: float = 2.0,
@@ -165,18 +155,48 @@ def lif_ref(
     return (spikes, torch.stack(membrane)) if return_membrane else spikes
 
 
+def _lif_steps(x, tau, v_threshold, v_reset, soft_reset, decay_input):
+    """-> (spikes, H), both like x. The same operations as `_charge`/`_spike`/`_reset` in the same
+    order (bitwise equal to lif_ref), written in place into preallocated buffers: 5-6 passes per
+    step instead of ~13, and no allocation inside the loop. (h >= v_th) equals (h - v_th >= 0)."""
+    spikes, membrane = torch.empty_like(x, memory_format=torch.contiguous_format), torch.empty_like(
+        x, memory_format=torch.contiguous_format)
+    v = torch.full_like(membrane[0], v_reset)
+    leak = torch.empty_like(v) if (v_reset != 0.0 or not decay_input) else None
+    keep = None if soft_reset else torch.empty_like(v)
+    for t in range(x.shape[0]):
+        h, s = membrane[t], spikes[t]
+        if decay_input:  # H = V + (X - (V - V_reset)) / tau
+            torch.sub(x[t], v if leak is None else torch.sub(v, v_reset, out=leak), out=h)
+            h.div_(tau).add_(v)
+        else:  # H = V - (V - V_reset) / tau + X
+            torch.sub(v, torch.sub(v, v_reset, out=leak).div_(tau), out=h)
+            h.add_(x[t])
+        torch.ge(h, v_threshold, out=s)
+        if soft_reset:  # V = H - S * V_th
+            torch.sub(h, s, alpha=v_threshold, out=v)
+        else:  # V = H * (1 - S) + V_reset * S
+            torch.mul(h, torch.lt(h, v_threshold, out=keep), out=v)
+            if v_reset != 0.0:
+                v.add_(s, alpha=v_reset)
+    return spikes, membrane
+
+
+def _reset_factor(h, ds_dh, v_threshold, v_reset, soft_reset, detach_reset):
+    """dV_t/dH_t for every step at once ([T, ...], or a float); the path through S_t only when not
+    detached: soft 1 - V_th S'(H), hard (1 - S) + (V_reset - H) S'(H)."""
+    if soft_reset:
+        return 1.0 if detach_reset else (ds_dh * -v_threshold).add_(1.0)
+    keep = (h < v_threshold).to(h.dtype)
+    return keep if detach_reset else keep.addcmul_(h.neg().add_(v_reset), ds_dh)
+
+
 class _LIFFunction(torch.autograd.Function):
     """Forward loops over T without a graph; backward runs BPTT from the saved H alone."""
 
     @staticmethod
     def forward(ctx, x, tau, v_threshold, v_reset, grad_fn, alpha, soft_reset, detach_reset, decay_input):
-        spikes, membrane = torch.empty_like(x), torch.empty_like(x)
-        v = torch.full_like(x[0], v_reset)
-        for t in range(x.shape[0]):
-            h = _charge(v, x[t], tau, v_reset, decay_input)
-            s = _spike(h - v_threshold)
-            v = _reset(h, s, v_threshold, v_reset, soft_reset)
-            spikes[t], membrane[t] = s, h
+        spikes, membrane = _lif_steps(x, tau, v_threshold, v_reset, soft_reset, decay_input)
         ctx.save_for_backward(membrane)
         ctx.set_materialize_grads(False)
         ctx.args = (tau, v_threshold, v_reset, grad_fn, alpha, soft_reset, detach_reset, decay_input)
@@ -185,26 +205,25 @@ class _LIFFunction(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_spikes, grad_membrane):
+        """dL/dH_t = dL/dS_t S'(H_t) + dL/dH_t (membrane output) + k dL/dH_{t+1} dV_t/dH_t, k = 1 - 1/tau;
+        the surrogate and dV/dH are computed for all steps at once, only the carry runs over T."""
         (h,) = ctx.saved_tensors
         tau, v_threshold, v_reset, grad_fn, alpha, soft_reset, detach_reset, decay_input = ctx.args
         if grad_spikes is None and grad_membrane is None:
             return (None,) * 9
-        grad_x = torch.empty_like(h)
-        carry = None  # dL/dV_t
-        for t in range(h.shape[0] - 1, -1, -1):  # per step, so temporaries stay [...]-sized
-            u = h[t] - v_threshold
-            ds_dh = grad_fn(u, alpha)
-            terms = []  # dL/dH_t = dL/dS_t dS_t/dH_t + dL/dH_t (membrane output) + dL/dV_t dV_t/dH_t
-            if grad_spikes is not None:
-                terms.append(grad_spikes[t] * ds_dh)
-            if grad_membrane is not None:
-                terms.append(grad_membrane[t])
-            if carry is not None:
-                terms.append(carry * _reset_grad(h[t], u, ds_dh, v_threshold, v_reset, soft_reset, detach_reset))
-            grad_h = sum(terms[1:], terms[0])
-            carry = grad_h * (1.0 - 1.0 / tau)  # dH_t/dV_{t-1} = 1 - 1/tau
-            grad_x[t] = grad_h / tau if decay_input else grad_h  # dH_t/dX_t
-        return grad_x, None, None, None, None, None, None, None, None
+        ds_dh = grad_fn(h - v_threshold, alpha)  # (T, ...)
+        grad_h = torch.zeros_like(h) if grad_spikes is None else grad_spikes * ds_dh
+        if grad_membrane is not None:
+            grad_h.add_(grad_membrane)
+        if h.shape[0] > 1:
+            factor = _reset_factor(h, ds_dh, v_threshold, v_reset, soft_reset, detach_reset)
+            k = 1.0 - 1.0 / tau  # dH_t/dV_{t-1}
+            for t in range(h.shape[0] - 2, -1, -1):
+                if isinstance(factor, float):
+                    grad_h[t].add_(grad_h[t + 1], alpha=k * factor)
+                else:
+                    grad_h[t].addcmul_(grad_h[t + 1], factor[t], value=k)
+        return (grad_h.div_(tau) if decay_input else grad_h), None, None, None, None, None, None, None, None
 
 
 def lif(
