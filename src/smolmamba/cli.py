@@ -109,6 +109,31 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench(args: argparse.Namespace) -> int:
+    import time
+    from pathlib import Path
+
+    from smolmamba.bench.report import update_doc
+    from smolmamba.bench.suite import BenchConfig, run_bench
+
+    if args.device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ValueError("--device cuda but torch sees no CUDA device; run on a GPU machine or use --device cpu")
+    cfg = BenchConfig(quick=args.quick, device=args.device, threads=args.threads, rounds=args.rounds,
+                      imagenet=not args.no_imagenet, train=not args.no_train, profile=not args.no_profile,
+                      memory=not args.no_memory)
+    out = Path(args.out or time.strftime("runs/bench-%Y%m%d-%H%M%S"))
+    results = run_bench(cfg, out)
+    print((out / "bench.md").read_text())
+    print(f"wrote {out / 'bench.json'} and {out / 'bench.md'}")
+    if args.doc:
+        update_doc(Path(args.doc), (out / "bench.md").read_text(), "smolmamba " + " ".join(args.argv))
+        print(f"updated {args.doc}")
+    return 0 if results["rows"] else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="smolmamba",
@@ -196,6 +221,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", default=a.output)
     p.set_defaults(func=_cmd_ablate)
 
+    p = sub.add_parser("bench", help="throughput, peak memory, training step time and profile; JSON + table")
+    p.add_argument("--quick", action="store_true", help="tiny models, small batches (a smoke run)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda[:N] (CUDA runs bfloat16 autocast)")
+    p.add_argument("--threads", type=int, default=2, help="torch CPU threads (2 on the CI machine)")
+    p.add_argument("--rounds", type=int, default=5, help="timed calls per case after one warm-up")
+    p.add_argument("--no-imagenet", action="store_true", help="skip the 224x224 models")
+    p.add_argument("--no-train", action="store_true", help="skip the training-step tables")
+    p.add_argument("--no-profile", action="store_true", help="skip the torch.profiler breakdown")
+    p.add_argument("--no-memory", action="store_true", help="skip the fresh-process peak-memory runs")
+    p.add_argument("--out", default=None, help="folder for bench.json and bench.md (default runs/bench-<time>)")
+    p.add_argument("--doc", default=None, help="also rewrite the generated part of this Markdown file, "
+                   "e.g. docs/PERFORMANCE.md")
+    p.set_defaults(func=_cmd_bench)
+
     p = sub.add_parser("report", help="regenerate docs/RESULTS.md from a compare (and ablate) folder")
     p.add_argument("compare_dir")
     p.add_argument("--ablations", default=None, help="an ablate results folder")
@@ -207,6 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     if args.command is None:
         parser.print_help()
         return 0

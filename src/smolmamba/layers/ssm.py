@@ -12,6 +12,7 @@ import math
 
 import torch
 from torch import Tensor, nn
+from torch.profiler import record_function
 
 from smolmamba.layers.norms import ScaleNorm
 from smolmamba.neurons import LIF
@@ -81,12 +82,9 @@ class SpikingSSM(nn.Module):
         u = self.u_lif(self.u_norm(u)).flatten(0, 1)  # (TB, N, E) spikes
         z = self.z_lif(self.z_norm(z.flatten(0, 2)).view(t, b, n, -1))  # (T, B, N, E) spikes
         scan_pos = positions.repeat(t, 1) if (align and positions is not None) else None  # (TB, N)
-        y = bidirectional_scan(
-            self.forward_dir.params(u),
-            self.backward_dir.params(u),
-            positions=scan_pos,
-            impl=self.scan_impl,
-        )  # (TB, E, N)
+        fwd, bwd = self.forward_dir.params(u), self.backward_dir.params(u)
+        with record_function("smolmamba::scan"):  # a label for `smolmamba bench`'s profile
+            y = bidirectional_scan(fwd, bwd, positions=scan_pos, impl=self.scan_impl)  # (TB, E, N)
         y = y.transpose(1, 2).unflatten(0, (t, b)) * z  # (T, B, N, E)
         gated = self.y_norm(y.flatten(0, 2)).view(t, b, n, -1)
         out = self.out_proj(self.y_lif(gated))

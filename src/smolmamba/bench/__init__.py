@@ -1,0 +1,1 @@
+"""`smolmamba bench`: measured throughput, peak memory, training step time and where time goes."""

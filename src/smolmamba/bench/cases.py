@@ -1,0 +1,49 @@
+"""A benchmark case (model, batch, mode, device, dtype) and the step closure it runs.
+
+Shared by the in-process timing and the fresh-process memory worker, so both measure the same thing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+
+from smolmamba.bench.measure import inference_step, train_step
+from smolmamba.models import create_model
+from smolmamba.models.summary import example_input
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+MODES = ("inference", "train")
+
+
+@dataclass(frozen=True)
+class Case:
+    model: str
+    batch: int
+    mode: str = "inference"  # inference | train
+    device: str = "cpu"
+    dtype: str = "float32"  # autocast dtype on CUDA; CPU runs float32
+    seed: int = 0
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def build_step(case: Case):
+    """-> (step closure, model): a seeded model on case.device, random input of its kind."""
+    if case.mode not in MODES:
+        raise ValueError(f"bench mode must be one of {MODES}, got {case.mode!r}")
+    if case.dtype not in DTYPES:
+        raise ValueError(f"bench dtype must be one of {sorted(DTYPES)}, got {case.dtype!r}")
+    device = torch.device(case.device)
+    torch.manual_seed(case.seed)
+    model = create_model(case.model).to(device)
+    model.check_finite = False  # the input is generated here; don't time a NaN scan
+    gen = torch.Generator().manual_seed(case.seed)
+    x = example_input(model.cfg, case.batch, gen).to(device)
+    dtype = DTYPES[case.dtype]
+    if case.mode == "inference":
+        return inference_step(model, x, dtype), model
+    y = torch.randint(model.cfg.num_classes, (case.batch,), generator=gen).to(device)
+    return train_step(model, x, y, dtype), model

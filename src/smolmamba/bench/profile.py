@@ -1,0 +1,132 @@
+"""Where a forward pass spends its time: a per-component breakdown from torch.profiler.
+
+Module hooks open a `smolmamba::<component>` profiler range around every module of a component
+(the SSM opens `smolmamba::scan` around its scan itself). A component's time is exclusive: its
+ranges' CPU time minus the nested component ranges inside them. Components:
+patch_embed (whole, neurons included), pruner, projections (the mixer's linear layers), scan,
+mixer (the mixer's remaining glue: gating, transposes; attention's matmuls for Spikformer),
+neurons (every LIF outside the patch embedding), norms, mlp (its linear layers and glue),
+residual (block-level adds and glue), head, other (network-level glue).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import torch
+from torch import nn
+from torch.profiler import ProfilerActivity, profile, record_function
+
+from smolmamba.layers.block import Block
+from smolmamba.layers.mlp import SpikingMLP
+from smolmamba.layers.norms import ScaleNorm
+from smolmamba.neurons import LIF
+
+PREFIX = "smolmamba::"
+COMPONENTS = ("patch_embed", "pruner", "projections", "scan", "mixer", "neurons", "norms", "mlp",
+              "residual", "head", "other")
+_NORMS = (nn.modules.batchnorm._BatchNorm, ScaleNorm, nn.LayerNorm)
+_SYNAPSES = (nn.Linear, nn.Conv1d, nn.Conv2d)
+
+
+def component_of_modules(model: nn.Module) -> dict[nn.Module, str]:
+    """The component each hooked module belongs to (modules inside the patch embedding are not hooked)."""
+    labels: dict[nn.Module, str] = {model.patch_embed: "patch_embed", model.head: "head",
+                                     model.head_norm: "head"}
+    if getattr(model, "input_pruner", None) is not None:
+        labels[model.input_pruner] = "pruner"
+    for block in model.blocks:
+        labels[block] = "residual"
+        if block.pruner is not None:
+            labels[block.pruner] = "pruner"
+        labels[block.mixer] = "mixer"
+        labels[block.mlp] = "mlp"
+        inside_pruner = set(block.pruner.modules()) if block.pruner is not None else set()
+        for owner, synapse_label in ((block.mixer, "projections"), (block.mlp, "mlp"), (block, "residual")):
+            for m in owner.modules():
+                if (m in labels and m is not owner) or m in inside_pruner:
+                    continue
+                if isinstance(m, LIF):
+                    labels[m] = "neurons"
+                elif isinstance(m, _NORMS):
+                    labels[m] = "norms"
+                elif isinstance(m, _SYNAPSES) and m is not owner:
+                    labels[m] = synapse_label
+    return labels
+
+
+class _Ranges:
+    """Forward pre/post hooks that open and close one profiler range per module call."""
+
+    def __init__(self, labels: dict[nn.Module, str]):
+        self.stack: list = []
+        self.handles = []
+        for module, label in labels.items():
+            self.handles.append(module.register_forward_pre_hook(self._enter(PREFIX + label)))
+            self.handles.append(module.register_forward_hook(self._exit))
+
+    def _enter(self, name):
+        def hook(module, args):
+            rf = record_function(name)
+            rf.__enter__()
+            self.stack.append(rf)
+        return hook
+
+    def _exit(self, module, args, out):
+        self.stack.pop().__exit__(None, None, None)
+
+    def remove(self):
+        for h in self.handles:
+            h.remove()
+
+
+def _nested_ranges(event) -> list:
+    """Nearest descendants of `event` that are component ranges."""
+    found = []
+    for child in event.cpu_children:
+        if child.name.startswith(PREFIX):
+            found.append(child)
+        else:
+            found.extend(_nested_ranges(child))
+    return found
+
+
+def exclusive_times(events) -> dict[str, list[float]]:
+    """Component -> exclusive milliseconds of each of its ranges, from profiler function events."""
+    out: dict[str, list[float]] = defaultdict(list)
+    for ev in events:
+        if ev.name.startswith(PREFIX):
+            nested = sum(n.cpu_time_total for n in _nested_ranges(ev))
+            inclusive = ev.cpu_time_total
+            out[ev.name[len(PREFIX):]].append(((inclusive - nested) / 1e3, inclusive / 1e3))
+    return out
+
+
+def component_breakdown(model: nn.Module, x: torch.Tensor, warmup: int = 1) -> dict:
+    """Profile one eval forward of x: {"total_ms", "components": {name: ms}, "share": {name: fraction},
+    "pruner_ms_per_call", "block_ms_mean", "pruner_share_of_block"}. Times include profiler overhead."""
+    model.eval()
+    with torch.inference_mode():
+        for _ in range(warmup):
+            model(x)
+        ranges = _Ranges(component_of_modules(model))
+        try:
+            with profile(activities=[ProfilerActivity.CPU]) as prof, record_function(PREFIX + "other"):
+                model(x)
+        finally:
+            ranges.remove()
+    times = exclusive_times(prof.events())
+    total = sum(incl for _, incl in times["other"])
+    components = {name: sum(e for e, _ in times.get(name, [])) for name in COMPONENTS}
+    blocks = [incl for _, incl in times.get("residual", [])]
+    pruner_calls = [incl for _, incl in times.get("pruner", [])]
+    block_mean = sum(blocks) / len(blocks) if blocks else float("nan")
+    pruner_mean = sum(pruner_calls) / len(pruner_calls) if pruner_calls else 0.0
+    return {
+        "total_ms": total,
+        "components": components,
+        "share": {k: v / total for k, v in components.items()},
+        "pruner_ms_per_call": pruner_mean,
+        "block_ms_mean": block_mean,
+        "pruner_share_of_block": pruner_mean / block_mean if blocks else float("nan"),
+    }

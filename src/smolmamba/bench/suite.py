@@ -1,0 +1,160 @@
+"""The `smolmamba bench` suite: which models, batches and modes; runs them; writes JSON and Markdown.
+
+Groups of cases that are compared with each other (same input size, batch and mode) are timed in
+one process, round-robin (`interleaved_times`); each case's peak memory comes from a fresh process.
+Operation counts (EnergyMeter's dense totals) give the speed-up the pruning should buy.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from smolmamba.bench.cases import Case, build_step
+from smolmamba.bench.measure import interleaved_times, summarise_times
+from smolmamba.bench.profile import component_breakdown
+from smolmamba.io import write_json_atomic, write_text_atomic
+from smolmamba.runtime import tune_cpu_allocator
+
+CIFAR = ("smolmamba_cifar", "spiking_mamba_cifar", "smolmamba_naive_cifar", "spikformer_4_384", "smixer_cifar")
+IMAGENET = ("smolmamba_imagenet", "spiking_mamba_imagenet", "spikformer_8_512")
+QUICK = ("smolmamba_tiny", "spiking_mamba_tiny", "smolmamba_naive_tiny", "spikformer_tiny", "smixer_tiny")
+
+
+@dataclass
+class BenchConfig:
+    """What to run. `quick` swaps in the tiny models and small batches (a smoke run for tests and CI)."""
+
+    quick: bool = False
+    device: str = "cpu"
+    dtype: str = "float32"  # on CUDA the default becomes bfloat16 autocast (see resolved())
+    threads: int = 2
+    rounds: int = 5  # timed calls per case (median reported), after one warm-up
+    imagenet: bool = True
+    train: bool = True
+    profile: bool = True
+    memory: bool = True
+    groups: list = field(default_factory=list)  # filled by resolved()
+
+    def resolved(self) -> "BenchConfig":
+        """Fill in the groups: (label, models, batch, mode)."""
+        if self.device.startswith("cuda") and self.dtype == "float32":
+            self.dtype = "bfloat16"
+        if self.quick:
+            self.groups = [("tiny", QUICK, b, "inference") for b in (1, 8)]
+            self.groups += [("tiny", QUICK, 8, "train")] if self.train else []
+            return self
+        groups = [("cifar", CIFAR, b, "inference") for b in (1, 16, 64)]
+        if self.imagenet:
+            groups += [("imagenet", IMAGENET, b, "inference") for b in (8, 32)]
+        if self.train:
+            groups += [("cifar", CIFAR[:4], b, "train") for b in (16, 64)]
+            if self.imagenet:
+                groups += [("imagenet", IMAGENET, 8, "train")]
+        self.groups = groups
+        return self
+
+
+def machine_info(threads: int) -> dict:
+    """Where and with what the figures were measured."""
+    info = {"python": platform.python_version(), "torch": torch.__version__, "platform": platform.platform(),
+            "processor": _cpu_name(), "cpu_count": os.cpu_count(), "threads": threads,
+            "allocator_tuned": tune_cpu_allocator(), "load_average_start": os.getloadavg()}
+    if torch.cuda.is_available():
+        info["cuda_device"] = torch.cuda.get_device_name(0)
+    return info
+
+
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def dense_ops_per_image(model_name: str) -> float:
+    """Operations per image if every input were active (EnergyMeter's dense total, strict): what a
+    CPU or GPU executes, since dense kernels skip no zero spike."""
+    from smolmamba.energy import EnergyMeter
+    from smolmamba.models import create_model
+    from smolmamba.models.summary import example_input
+
+    torch.manual_seed(0)
+    model = create_model(model_name).eval()
+    x = example_input(model.cfg, 2, torch.Generator().manual_seed(0))
+    with EnergyMeter(model) as meter, torch.inference_mode():
+        model(x)
+    return meter.report("strict").totals["dense"]
+
+
+def peak_memory_mib(case: Case, threads: int) -> float:
+    """Peak extra memory of the case's first step, measured in a fresh process."""
+    cmd = [sys.executable, "-m", "smolmamba.bench.memory_worker", json.dumps(case.as_dict()), str(threads)]
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError(f"memory worker failed for {case}: {out.stderr.strip()[-2000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])["peak_mib"]
+
+
+def run_group(label: str, models, batch: int, mode: str, cfg: BenchConfig, log) -> list[dict]:
+    """Time `models` round-robin at one batch and mode; add each one's peak memory."""
+    cases = {m: Case(m, batch, mode, cfg.device, cfg.dtype) for m in models}
+    steps = {m: build_step(c)[0] for m, c in cases.items()}
+    times = interleaved_times(steps, torch.device(cfg.device), cfg.rounds)
+    rows = []
+    for m, case in cases.items():
+        row = {"group": label, **case.as_dict(), **summarise_times(times[m], batch)}
+        row["peak_mib"] = peak_memory_mib(case, cfg.threads) if cfg.memory else None
+        rows.append(row)
+        log(f"  {mode:9s} {label:8s} batch {batch:3d} {m:24s} {row['ms']:9.1f} ms {row['img_per_s']:8.1f} img/s"
+            + (f" {row['peak_mib']:8.1f} MiB" if row["peak_mib"] is not None else ""))
+    del steps
+    return rows
+
+
+def run_bench(cfg: BenchConfig, out_dir: Path, log=print) -> dict:
+    """Run the suite; write bench.json and bench.md into out_dir; return the results."""
+    from smolmamba.bench.report import evaluate_targets, render_markdown
+
+    cfg = cfg.resolved()
+    torch.set_num_threads(cfg.threads)
+    started = time.time()
+    results = {"config": {k: v for k, v in asdict(cfg).items() if k != "groups"},
+               "machine": machine_info(cfg.threads), "rows": [], "ops": {}, "profiles": {}}
+    models = sorted({m for _, ms, _, _ in cfg.groups for m in ms})
+    results["ops"] = {m: dense_ops_per_image(m) for m in models}
+    for label, group_models, batch, mode in cfg.groups:
+        results["rows"] += run_group(label, group_models, batch, mode, cfg, log)
+    if cfg.profile:
+        prof_models = QUICK[:2] if cfg.quick else CIFAR[:2]
+        prof_batch = 8 if cfg.quick else 64
+        for m in prof_models:
+            step_model = build_step(Case(m, prof_batch, "inference", cfg.device, cfg.dtype))[1]
+            x = _example(step_model, prof_batch, cfg.device)
+            results["profiles"][m] = {"batch": prof_batch, **component_breakdown(step_model, x)}
+            log(f"  profile {m}: {results['profiles'][m]['total_ms']:.1f} ms")
+    results["machine"]["load_average_end"] = os.getloadavg()
+    results["seconds"] = time.time() - started
+    results["targets"] = evaluate_targets(results)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(out_dir / "bench.json", results)
+    write_text_atomic(out_dir / "bench.md", render_markdown(results))
+    return results
+
+
+def _example(model, batch: int, device: str) -> torch.Tensor:
+    from smolmamba.models.summary import example_input
+
+    return example_input(model.cfg, batch, torch.Generator().manual_seed(0)).to(device)
