@@ -1,0 +1,110 @@
+"""`smolmamba bench`: the profile's components add up, peak memory sees an allocation, targets are
+judged from the figures, the generated doc section is replaced in place, the quick suite runs."""
+
+import json
+
+import pytest
+import torch
+
+from smolmamba.bench.measure import cpu_peak_extra_mib, interleaved_times, summarise_times
+from smolmamba.bench.profile import COMPONENTS, component_breakdown
+from smolmamba.bench.report import BEGIN, END, evaluate_targets, render_markdown, update_doc
+from smolmamba.bench.suite import BenchConfig, dense_ops_per_image, run_bench
+from smolmamba.models import create_model
+from smolmamba.models.summary import example_input
+
+
+@pytest.mark.parametrize("name, prunes", [("smolmamba_tiny", True), ("spiking_mamba_tiny", False)])
+def test_profile_components_add_up_to_the_forward(name, prunes):
+    model = create_model(name)
+    x = example_input(model.cfg, 2, torch.Generator().manual_seed(0))
+    prof = component_breakdown(model, x)
+    parts = prof["components"]
+    assert set(parts) == set(COMPONENTS)
+    assert sum(parts.values()) == pytest.approx(prof["total_ms"], rel=1e-6)  # exclusive times tile the pass
+    for comp in ("patch_embed", "projections", "scan", "neurons", "mlp", "norms"):
+        assert parts[comp] > 0, comp
+    assert (parts["pruner"] > 0) == prunes
+    assert 0 < prof["block_ms_mean"] < prof["total_ms"]
+
+
+def test_profile_of_spikformer_has_no_scan():
+    model = create_model("spikformer_tiny")
+    prof = component_breakdown(model, example_input(model.cfg, 2))
+    assert prof["components"]["scan"] == 0 and prof["components"]["mixer"] > 0
+
+
+def test_cpu_peak_memory_sees_a_large_temporary():
+    held = []
+    extra = cpu_peak_extra_mib(lambda: held.append(torch.ones(64 * 2**20 // 4)))  # 64 MiB, written
+    assert 56 < extra < 200
+
+
+def test_interleaved_times_and_summary():
+    calls = []
+    times = interleaved_times({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")},
+                              torch.device("cpu"), rounds=3, warmup=1)
+    assert calls == ["a", "b"] + ["a", "b"] * 3  # warm-up, then round-robin
+    assert all(len(v) == 3 for v in times.values())
+    s = summarise_times([0.1, 0.3, 0.2], batch=4)
+    assert s["ms"] == pytest.approx(200.0) and s["img_per_s"] == pytest.approx(20.0)
+
+
+def test_pruned_model_counts_fewer_operations():
+    assert dense_ops_per_image("smolmamba_tiny") < dense_ops_per_image("spiking_mamba_tiny")
+
+
+def _row(model, batch, mode, ms, peak):
+    return {"model": model, "batch": batch, "mode": mode, "ms": ms, "img_per_s": batch / ms * 1e3,
+            "peak_mib": peak, "group": "cifar", "ms_min": ms, "ms_max": ms}
+
+
+def test_targets_are_judged_from_the_figures():
+    results = {
+        "config": {"quick": False},
+        "ops": {"smolmamba_cifar": 3.0, "spiking_mamba_cifar": 3.6},  # predicts 1.2x
+        "rows": [_row("smolmamba_cifar", 64, "inference", 1000, 100), _row("spiking_mamba_cifar", 64, "inference", 1100, 150),
+                 _row("smolmamba_naive_cifar", 64, "inference", 950, 100),
+                 _row("smolmamba_imagenet", 32, "inference", 800, 500), _row("spikformer_8_512", 32, "inference", 1000, 400),
+                 _row("smolmamba_cifar", 64, "train", 900, 300), _row("spiking_mamba_cifar", 64, "train", 1200, 450)],
+        "profiles": {"smolmamba_cifar": {"pruner_share_of_block": 0.02, "pruner_ms_per_call": 1.0,
+                                         "block_ms_mean": 50.0, "batch": 64}},
+    }
+    got = {t["target"].split(" (")[0].split(",")[0]: t for t in evaluate_targets(results)}
+    share = got["pruned vs dense speed-up"]
+    assert share["measured"] == pytest.approx(1.1 / 1.2) and share["met"] is True
+    assert got["pruned vs dense absolute speed-up"]["met"] is False
+    align = got["alignment cost vs naive pruning"]
+    assert align["measured"] == pytest.approx(0.05) and align["met"] is False
+    assert got["pruner cost"]["met"] is True
+    imagenet = got["smolmamba_imagenet vs spikformer_8_512 at batch 32: speed"]
+    assert imagenet["measured"] == pytest.approx(1.25) and imagenet["met"] is False  # faster, more memory
+    train = got["training step: dense / pruned time"]
+    assert train["measured"] == pytest.approx(1200 / 900) and train["met"] is True
+
+
+def test_update_doc_replaces_only_the_generated_part(tmp_path):
+    doc = tmp_path / "PERF.md"
+    doc.write_text("# Performance\n\nhand-written intro\n")
+    update_doc(doc, "table one\n", "smolmamba bench")
+    first = doc.read_text()
+    assert "hand-written intro" in first and "table one" in first and first.count(BEGIN) == 1
+    doc.write_text(first + "\n## Later section\nkept\n")
+    update_doc(doc, "table two\n", "smolmamba bench")
+    text = doc.read_text()
+    assert "table two" in text and "table one" not in text
+    assert "hand-written intro" in text and "kept" in text
+    assert text.count(BEGIN) == 1 and text.count(END) == 1
+
+
+def test_quick_suite_end_to_end(tmp_path):
+    cfg = BenchConfig(quick=True, rounds=1, threads=2)
+    results = run_bench(cfg, tmp_path, log=lambda *_: None)
+    saved = json.loads((tmp_path / "bench.json").read_text())
+    assert {r["model"] for r in saved["rows"]} == {"smolmamba_tiny", "spiking_mamba_tiny", "smolmamba_naive_tiny",
+                                                   "spikformer_tiny", "smixer_tiny"}
+    assert {(r["mode"], r["batch"]) for r in saved["rows"]} == {("inference", 1), ("inference", 8), ("train", 8)}
+    assert all(r["img_per_s"] > 0 and r["peak_mib"] > 0 for r in saved["rows"])
+    assert {t["target"].split(" (")[0] for t in saved["targets"]} >= {"alignment cost vs naive pruning"}
+    md = (tmp_path / "bench.md").read_text()
+    assert "smolmamba_tiny" in md and "Where the time goes" in md and md == render_markdown(results)
