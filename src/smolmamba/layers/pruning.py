@@ -59,11 +59,14 @@ def spike_count(spikes: Tensor) -> Tensor:
 
 def first_spike_latency(spikes: Tensor) -> Tensor:
     """First step at which a token has any spike; T for a token that never spikes. -> [B, N] float."""
-    t = spikes.shape[0]
-    active = spikes.detach().abs().sum(dim=3) > 0  # (T, B, N)
-    steps = torch.arange(t, device=spikes.device).view(t, 1, 1).expand_as(active)
-    never = torch.full_like(steps, t)
-    return torch.where(active, steps, never).amin(dim=0).to(spikes.dtype)
+    return latency_from_step_counts(spikes.detach().abs().sum(dim=3)).to(spikes.dtype)
+
+
+def latency_from_step_counts(per_step: Tensor) -> Tensor:
+    """per_step [T, B, N] non-negative spike counts -> first step with a spike, T if none: [B, N] int64."""
+    t = per_step.shape[0]
+    steps = torch.arange(t, device=per_step.device).view(t, 1, 1).expand_as(per_step)
+    return torch.where(per_step > 0, steps, t).amin(dim=0)
 
 
 class SSTTP(nn.Module):
@@ -85,10 +88,12 @@ class SSTTP(nn.Module):
         return F.softplus(self.raw_weights)
 
     def forward(self, spikes: Tensor, context: dict) -> Tensor:
-        count = spike_count(spikes)
+        """spikes [T, B, N, D], non-negative (LIF output): one pass gives both count and latency."""
+        per_step = spikes.sum(dim=3)  # (T, B, N)
+        count = per_step.sum(dim=0)
         strength = count / (count.amax(dim=-1, keepdim=True) + EPS)
         t = spikes.shape[0]
-        latency_score = (t - first_spike_latency(spikes)) / t
+        latency_score = (t - latency_from_step_counts(per_step.detach()).to(spikes.dtype)) / t
         alpha, beta = self.weights.to(spikes.dtype)
         return alpha * strength + beta * latency_score
 
@@ -174,7 +179,7 @@ class TokenPruner(nn.Module):
         k = min(self.k, spikes.shape[2])
         index = select_tokens(importance.detach(), k)
         kept_spikes = gather_tokens(spikes, index)
-        if isinstance(self.score, SSTTP) and self.score.raw_weights.requires_grad:
+        if isinstance(self.score, SSTTP) and self.score.raw_weights.requires_grad and torch.is_grad_enabled():
             kept_importance = torch.gather(importance, 1, index)  # (B, k)
             factor = (kept_importance - kept_importance.detach()) + 1.0  # exactly 1
             kept_spikes = kept_spikes * factor.unsqueeze(0).unsqueeze(-1)
