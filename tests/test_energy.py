@@ -198,3 +198,14 @@ def test_spiking_attention_counts_products_of_firing_rates(order):
     second = rates["q_lif"] if order == "kv_first" else rates["v_lif"]
     assert row(rep, "attn.attn_first")["acs"] == pytest.approx(per_head * first)
     assert row(rep, "attn.attn_second")["acs"] == pytest.approx(per_head * second)
+
+
+def test_measure_energy_is_reproducible_per_seed():
+    from smolmamba.energy import measure_energy
+
+    def strict_uj(seed):
+        (report,) = measure_energy("smolmamba_tiny", batches=1, batch_size=4, convention="strict", seed=seed)
+        return report.totals["energy_uj"]
+
+    assert strict_uj(0) == strict_uj(0)
+    assert strict_uj(0) != strict_uj(1)

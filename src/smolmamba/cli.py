@@ -68,7 +68,8 @@ def _cmd_energy(args: argparse.Namespace) -> int:
         raise ValueError("give exactly one of --model NAME or --checkpoint PATH")
     report = measure_energy(args.model, data=args.data, root=args.data_root, batches=args.batches,
                             batch_size=args.batch_size, convention=args.convention,
-                            e_mac_pj=args.e_mac, e_ac_pj=args.e_ac, checkpoint=args.checkpoint)
+                            e_mac_pj=args.e_mac, e_ac_pj=args.e_ac, checkpoint=args.checkpoint,
+                            seed=args.seed)
     for rep in report:
         print(rep.table(), end="\n\n")
     if args.json:
@@ -85,6 +86,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     roots = dict(pair.split("=", 1) for pair in args.data_root)
     cfg = CompareConfig(roles=tuple(args.models), datasets=tuple(args.datasets), data_roots=roots,
                         epochs=args.epochs, seeds=args.seeds, batch_size=args.batch_size, lr=args.lr,
+                        augment=args.augment,
                         train_subset=args.train_subset, test_subset=args.test_subset,
                         output=args.output, sweep=not args.no_sweep,
                         masks=not args.no_masks)
@@ -182,6 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--convention", choices=["strict", "paper", "both"], default="both")
     p.add_argument("--e-mac", type=float, default=4.6, help="pJ per MAC (45 nm: 4.6)")
     p.add_argument("--e-ac", type=float, default=0.9, help="pJ per AC (45 nm: 0.9)")
+    p.add_argument("--seed", type=int, default=0, help="seed of a --model's random initialisation")
     p.add_argument("--json", default=None, help="write the report(s) here")
     p.set_defaults(func=_cmd_energy)
 
@@ -198,6 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=int, default=d.seeds)
     p.add_argument("--batch-size", type=int, default=d.batch_size)
     p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--augment", action="store_true", help="train with each dataset's augmentation")
     p.add_argument("--train-subset", type=int, default=None, help="use the first n training samples")
     p.add_argument("--test-subset", type=int, default=None, help="measure on the first n test samples")
     p.add_argument("--output", default=d.output, help="results/<timestamp>/ is created inside")

@@ -336,8 +336,10 @@ class EnergyMeter:
 
 def measure_energy(model_name: str, data: str | None = None, root=None, batches: int = 4,
                    batch_size: int = 32, convention: str = "both", e_mac_pj: float = E_MAC_PJ,
-                   e_ac_pj: float = E_AC_PJ, checkpoint=None, **overrides) -> list[EnergyReport]:
+                   e_ac_pj: float = E_AC_PJ, checkpoint=None, seed: int = 0, **overrides) -> list[EnergyReport]:
     """Build (or load) a model, run `batches` real batches through it, report per convention.
+
+    A built model's random initialisation is seeded by `seed`, so repeated calls give the same figures.
 
     A randomly initialised model first has its norm statistics calibrated on the same batches
     (`calibrate_norms`): default running statistics leave an untrained spiking net silent in eval.
@@ -351,6 +353,7 @@ def measure_energy(model_name: str, data: str | None = None, root=None, batches:
 
         model, _ = load_model(checkpoint)
     else:
+        torch.manual_seed(seed)
         model = create_model(model_name, **overrides)
     inputs = [x for x, _ in model_batches(model.cfg, data, root, "test", batches, batch_size)]
     if checkpoint is None:

@@ -4,7 +4,7 @@ Steps are closures: `inference_step` runs one forward under inference_mode, `tra
 forward + backward + AdamW step. `interleaved_times` runs several steps round-robin, so machine
 noise hits every model alike and the ratios of one run stay meaningful.
 Peak memory on CPU is process-wide (VmHWM), so it is measured in a fresh process per case
-(`memory_worker`); on CUDA it is torch.cuda.max_memory_allocated in this process.
+(`worker.py`); on CUDA it is torch.cuda.max_memory_allocated in this process.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """The `smolmamba bench` suite: which models, batches and modes; runs them; writes JSON and Markdown.
 
 Groups of cases that are compared with each other (same input size, batch and mode) are timed in
-one process, round-robin (`interleaved_times`); each case's peak memory comes from a fresh process.
+one fresh process, round-robin (`interleaved_times`); each case's peak memory comes from another
+fresh process (`worker.py`). The profile runs last, in this process.
 Operation counts (EnergyMeter's dense totals) give the speed-up the pruning should buy.
 """
 
@@ -19,7 +20,7 @@ from pathlib import Path
 import torch
 
 from smolmamba.bench.cases import Case, build_step
-from smolmamba.bench.measure import interleaved_times, summarise_times
+from smolmamba.bench.measure import summarise_times
 from smolmamba.bench.profile import component_breakdown
 from smolmamba.io import write_json_atomic, write_text_atomic
 from smolmamba.runtime import tune_cpu_allocator
@@ -99,28 +100,30 @@ def dense_ops_per_image(model_name: str) -> float:
     return meter.report("strict").totals["dense"]
 
 
-def peak_memory_mib(case: Case, threads: int) -> float:
-    """Peak extra memory of the case's first step, measured in a fresh process."""
-    cmd = [sys.executable, "-m", "smolmamba.bench.memory_worker", json.dumps(case.as_dict()), str(threads)]
+def run_worker(args: list[str]) -> dict:
+    """Run `python -m smolmamba.bench.worker ARGS` and parse its JSON line."""
+    cmd = [sys.executable, "-m", "smolmamba.bench.worker", *args]
     out = subprocess.run(cmd, capture_output=True, text=True)
     if out.returncode != 0:
-        raise RuntimeError(f"memory worker failed for {case}: {out.stderr.strip()[-2000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])["peak_mib"]
+        raise RuntimeError(f"bench worker {args[0]} failed (exit {out.returncode}; -9 is usually out of memory): "
+                           f"{out.stderr.strip()[-2000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def run_group(label: str, models, batch: int, mode: str, cfg: BenchConfig, log) -> list[dict]:
-    """Time `models` round-robin at one batch and mode; add each one's peak memory."""
-    cases = {m: Case(m, batch, mode, cfg.device, cfg.dtype) for m in models}
-    steps = {m: build_step(c)[0] for m, c in cases.items()}
-    times = interleaved_times(steps, torch.device(cfg.device), cfg.rounds)
+    """Time `models` round-robin at one batch and mode in a fresh process; then each one's peak memory,
+    one fresh process per case (one process at a time: the machine holds a single big heap)."""
+    cases = [Case(m, batch, mode, cfg.device, cfg.dtype) for m in models]
+    payload = json.dumps([c.as_dict() for c in cases])
+    seconds = run_worker(["time", payload, str(cfg.threads), str(cfg.rounds)])["seconds"]
     rows = []
-    for m, case in cases.items():
-        row = {"group": label, **case.as_dict(), **summarise_times(times[m], batch)}
-        row["peak_mib"] = peak_memory_mib(case, cfg.threads) if cfg.memory else None
+    for case in cases:
+        row = {"group": label, **case.as_dict(), **summarise_times(seconds[case.model], batch)}
+        row["peak_mib"] = (run_worker(["memory", json.dumps(case.as_dict()), str(cfg.threads)])["peak_mib"]
+                           if cfg.memory else None)
         rows.append(row)
-        log(f"  {mode:9s} {label:8s} batch {batch:3d} {m:24s} {row['ms']:9.1f} ms {row['img_per_s']:8.1f} img/s"
-            + (f" {row['peak_mib']:8.1f} MiB" if row["peak_mib"] is not None else ""))
-    del steps
+        log(f"  {mode:9s} {label:8s} batch {batch:3d} {case.model:24s} {row['ms']:9.1f} ms "
+            f"{row['img_per_s']:8.1f} img/s" + (f" {row['peak_mib']:8.1f} MiB" if row["peak_mib"] is not None else ""))
     return rows
 
 
@@ -137,7 +140,7 @@ def run_bench(cfg: BenchConfig, out_dir: Path, log=print) -> dict:
     results["ops"] = {m: dense_ops_per_image(m) for m in models}
     for label, group_models, batch, mode in cfg.groups:
         results["rows"] += run_group(label, group_models, batch, mode, cfg, log)
-    if cfg.profile:
+    if cfg.profile and cfg.device == "cpu":  # CPU-side ranges: on a GPU they would time kernel launches
         prof_models = QUICK[:2] if cfg.quick else CIFAR[:2]
         prof_batch = 8 if cfg.quick else 64
         for m in prof_models:

@@ -39,8 +39,8 @@ class AblateConfig:
     dataset: str = "digits"
     epochs: int = 4
     finetune_epochs: int = 1
-    batch_size: int = 64
-    lr: float = 1e-2
+    batch_size: int = 32
+    lr: float = 5e-3
     seed: int = 0
     train_subset: int | None = None
     test_subset: int | None = None

@@ -40,8 +40,9 @@ class CompareConfig:
     data_roots: dict = field(default_factory=dict)  # dataset -> folder, for the user's own data
     epochs: int = 4
     seeds: int = 1
-    batch_size: int = 64
-    lr: float = 1e-2
+    batch_size: int = 32  # the recipe of configs/digits_smolmamba_tiny.yaml, for every model
+    lr: float = 5e-3
+    augment: bool = False  # a few epochs on 2 cores favour no augmentation
     train_subset: int | None = None  # first n training samples (quick runs)
     test_subset: int | None = None  # first n test samples for the measurements (quick runs)
     output: str = "results"  # results/<timestamp>/ is created inside
@@ -78,7 +79,7 @@ def train_one(role: str, dataset: str, seed: int, cfg: CompareConfig, run_dir: P
 
     train_cfg = TrainConfig(model=model_name(role, dataset), model_overrides=overrides, dataset=dataset,
                             data_root=cfg.data_roots.get(dataset), epochs=epochs or cfg.epochs,
-                            batch_size=cfg.batch_size, lr=cfg.lr, seed=seed, output=str(run_dir),
+                            batch_size=cfg.batch_size, lr=cfg.lr, seed=seed, output=str(run_dir), augment=cfg.augment,
                             eval_every=epochs or cfg.epochs, tensorboard=False, train_subset=cfg.train_subset,
                             warmup_epochs=min(0.5, (epochs or cfg.epochs) / 4),
                             init_from=None if init_from is None else str(init_from))

@@ -105,7 +105,7 @@ def write_results_page(compare_dir: Path, ablate_dir: Path | None, out: Path) ->
         + "` from the measured files; do not edit by hand.",
         "",
         f"Setting: {', '.join(cfg['datasets'])}; {cfg['epochs']} epochs, {cfg['seeds']} seed(s), batch "
-        f"{cfg['batch_size']}, lr {cfg['lr']}; whole run {data['elapsed_s']:.0f} s on this machine "
+        f"{cfg['batch_size']}, lr {cfg['lr']}, augmentation {'on' if cfg.get('augment', True) else 'off'}; whole run {data['elapsed_s']:.0f} s on this machine "
         f"(torch {data['torch']}). Energy: 45 nm, E_MAC 4.6 pJ, E_AC 0.9 pJ; `strict` and `paper` "
         "conventions as in docs/ENERGY.md. Ratios are peer energy / SmolMamba energy (strict, paper in "
         "brackets).",

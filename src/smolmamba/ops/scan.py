@@ -180,7 +180,7 @@ def scan_inputs(u, delta, delta_bias=None, delta_softplus=True, positions=None):
     else:
         delta0 = torch.full((u.shape[1],), math.log(2.0) if delta_softplus else 0.0, dtype=u.dtype, device=u.device)
     gaps = position_gaps(positions).to(u.dtype)  # (B, L)
-    return delta + gaps[:, None, :] * delta0[:, None], x
+    return torch.addcmul(delta, gaps[:, None, :], delta0[:, None]), x  # one pass, no [B, D, L] temporary
 
 
 # ----------------------------------------------------------------------------- impls
