@@ -9,7 +9,8 @@ import torch
 from smolmamba.bench.measure import cpu_peak_extra_mib, interleaved_times, summarise_times
 from smolmamba.bench.profile import COMPONENTS, component_breakdown
 from smolmamba.bench.report import BEGIN, END, evaluate_targets, render_markdown, update_doc
-from smolmamba.bench.suite import BenchConfig, dense_ops_per_image, run_bench
+from smolmamba.bench.cases import Case
+from smolmamba.bench.suite import BenchConfig, dense_ops_per_image, run_bench, run_worker
 from smolmamba.models import create_model
 from smolmamba.models.summary import example_input
 
@@ -97,14 +98,25 @@ def test_update_doc_replaces_only_the_generated_part(tmp_path):
     assert text.count(BEGIN) == 1 and text.count(END) == 1
 
 
+def test_memory_worker_measures_a_fresh_process():
+    case = Case("smolmamba_tiny", 4, "train")
+    peak = run_worker(["memory", json.dumps(case.as_dict()), "2"])["peak_mib"]
+    assert 1 < peak < 2000
+
+
+def test_worker_failure_names_the_cause():
+    with pytest.raises(RuntimeError, match="bench worker memory failed"):
+        run_worker(["memory", json.dumps(Case("no_such_model", 1).as_dict()), "2"])
+
+
 def test_quick_suite_end_to_end(tmp_path):
-    cfg = BenchConfig(quick=True, rounds=1, threads=2)
+    cfg = BenchConfig(quick=True, rounds=1, threads=2, memory=False)  # memory: the worker test above
     results = run_bench(cfg, tmp_path, log=lambda *_: None)
     saved = json.loads((tmp_path / "bench.json").read_text())
     assert {r["model"] for r in saved["rows"]} == {"smolmamba_tiny", "spiking_mamba_tiny", "smolmamba_naive_tiny",
                                                    "spikformer_tiny", "smixer_tiny"}
     assert {(r["mode"], r["batch"]) for r in saved["rows"]} == {("inference", 1), ("inference", 8), ("train", 8)}
-    assert all(r["img_per_s"] > 0 and r["peak_mib"] > 0 for r in saved["rows"])
+    assert all(r["img_per_s"] > 0 and r["peak_mib"] is None for r in saved["rows"])
     assert {t["target"].split(" (")[0] for t in saved["targets"]} >= {"alignment cost vs naive pruning"}
     md = (tmp_path / "bench.md").read_text()
     assert "smolmamba_tiny" in md and "Where the time goes" in md and md == render_markdown(results)
