@@ -102,19 +102,29 @@ def exclusive_times(events) -> dict[str, list[float]]:
     return out
 
 
-def component_breakdown(model: nn.Module, x: torch.Tensor, warmup: int = 1) -> dict:
-    """Profile one eval forward of x: {"total_ms", "components": {name: ms}, "share": {name: fraction},
-    "pruner_ms_per_call", "block_ms_mean", "pruner_share_of_block"}. Times include profiler overhead."""
+def component_breakdown(model: nn.Module, x: torch.Tensor, warmup: int = 1, repeats: int = 3) -> dict:
+    """Profile `repeats` eval forwards of x and keep the one with the median total (one pass can be hit
+    by machine noise): {"total_ms", "components": {name: ms}, "share": {name: fraction},
+    "pruner_ms_per_call", "block_ms_mean", "pruner_share_of_block", "totals_ms": every pass's total}.
+    Times include profiler overhead."""
     model.eval()
     with torch.inference_mode():
         for _ in range(warmup):
             model(x)
-        ranges = _Ranges(component_of_modules(model))
-        try:
-            with profile(activities=[ProfilerActivity.CPU]) as prof, record_function(PREFIX + "other"):
-                model(x)
-        finally:
-            ranges.remove()
+        passes = [_profile_once(model, x) for _ in range(repeats)]
+    passes.sort(key=lambda p: p["total_ms"])
+    chosen = passes[len(passes) // 2]
+    chosen["totals_ms"] = [p["total_ms"] for p in passes]
+    return chosen
+
+
+def _profile_once(model: nn.Module, x: torch.Tensor) -> dict:
+    ranges = _Ranges(component_of_modules(model))
+    try:
+        with profile(activities=[ProfilerActivity.CPU]) as prof, record_function(PREFIX + "other"):
+            model(x)
+    finally:
+        ranges.remove()
     times = exclusive_times(prof.events())
     total = sum(incl for _, incl in times["other"])
     components = {name: sum(e for e, _ in times.get(name, [])) for name in COMPONENTS}

@@ -107,8 +107,9 @@ def render_markdown(results: dict) -> str:
                          f"{_fmt(r['peak_mib'])} | {_fmt(ops / 1e9 if ops else None, '.3f')} |")
         lines.append("")
     for name, prof in results["profiles"].items():
+        passes = ", ".join(f"{t:.0f}" for t in prof.get("totals_ms", [prof["total_ms"]]))
         lines += [f"### Where the time goes: {name}, inference, batch {prof['batch']} (torch.profiler, "
-                  f"{prof['total_ms']:.0f} ms with profiler overhead)", "",
+                  f"{prof['total_ms']:.0f} ms with profiler overhead; the median of passes of {passes} ms)", "",
                   "| component | ms | share |", "|---|---|---|"]
         for comp in COMPONENTS:
             lines.append(f"| {comp} | {prof['components'][comp]:.1f} | {100 * prof['share'][comp]:.1f} % |")

@@ -94,9 +94,10 @@ def write_results_page(compare_dir: Path, ablate_dir: Path | None, out: Path) ->
     """Render RESULTS.md from the folders' JSON files."""
     compare_dir = Path(compare_dir)
     data = json.loads((compare_dir / "results.json").read_text())
-    ablations = []
+    ablations, ablate_cfg = [], {}
     if ablate_dir is not None:
-        ablations = json.loads((Path(ablate_dir) / "ablations.json").read_text())["rows"]
+        ablate_data = json.loads((Path(ablate_dir) / "ablations.json").read_text())
+        ablations, ablate_cfg = ablate_data["rows"], ablate_data.get("config", {})
     cfg = data["config"]
     parts = [
         "# Results",
@@ -130,6 +131,9 @@ def write_results_page(compare_dir: Path, ablate_dir: Path | None, out: Path) ->
                   f"{p['top1']:.2f} | {p['energy_uj']:.3f} |" for p in data["keep_ratio_sweep"]]
         parts.append("")
     if ablations:
-        parts += ["## Ablations", "", (Path(ablate_dir) / "ablations.md").read_text(), ""]
+        setting = ", ".join(f"{k} {ablate_cfg[k]}" for k in ("dataset", "epochs", "finetune_epochs", "batch_size",
+                                                             "lr", "seed") if k in ablate_cfg)
+        parts += ["## Ablations", "", f"Setting of the ablate run: {setting or 'not recorded'}.", "",
+                  (Path(ablate_dir) / "ablations.md").read_text(), ""]
     parts += ["## What it takes to test the claims at full scale", "", FULL_SCALE, ""]
     return write_text_atomic(out, "\n".join(parts))
