@@ -17,8 +17,6 @@ import torch
 from torch import nn
 from torch.profiler import ProfilerActivity, profile, record_function
 
-from smolmamba.layers.block import Block
-from smolmamba.layers.mlp import SpikingMLP
 from smolmamba.layers.norms import ScaleNorm
 from smolmamba.neurons import LIF
 
