@@ -128,10 +128,11 @@ def _cmd_bench(args: argparse.Namespace) -> int:
                       memory=not args.no_memory)
     out = Path(args.out or time.strftime("runs/bench-%Y%m%d-%H%M%S"))
     results = run_bench(cfg, out)
-    print((out / "bench.md").read_text())
+    markdown = (out / "bench.md").read_text()
+    print(markdown)
     print(f"wrote {out / 'bench.json'} and {out / 'bench.md'}")
     if args.doc:
-        update_doc(Path(args.doc), (out / "bench.md").read_text(), "smolmamba " + " ".join(args.argv))
+        update_doc(Path(args.doc), markdown, "smolmamba " + " ".join(args.argv))
         print(f"updated {args.doc}")
     return 0 if results["rows"] else 1
 

@@ -1,6 +1,6 @@
 """A benchmark case (model, batch, mode, device, dtype) and the step closure it runs.
 
-Shared by the in-process timing and the fresh-process memory worker, so both measure the same thing.
+Shared by the timing and memory workers, the op count and the profile, so all see the same model and input.
 """
 
 from __future__ import annotations
@@ -30,20 +30,25 @@ class Case:
         return asdict(self)
 
 
-def build_step(case: Case):
-    """-> (step closure, model): a seeded model on case.device, random input of its kind."""
-    if case.mode not in MODES:
-        raise ValueError(f"bench mode must be one of {MODES}, got {case.mode!r}")
-    if case.dtype not in DTYPES:
-        raise ValueError(f"bench dtype must be one of {sorted(DTYPES)}, got {case.dtype!r}")
+def build_inputs(case: Case):
+    """-> (model, x, y): a seeded model on case.device, a seeded random input of its kind and labels."""
     device = torch.device(case.device)
     torch.manual_seed(case.seed)
     model = create_model(case.model).to(device)
     model.check_finite = False  # the input is generated here; don't time a NaN scan
     gen = torch.Generator().manual_seed(case.seed)
     x = example_input(model.cfg, case.batch, gen).to(device)
-    dtype = DTYPES[case.dtype]
-    if case.mode == "inference":
-        return inference_step(model, x, dtype), model
     y = torch.randint(model.cfg.num_classes, (case.batch,), generator=gen).to(device)
-    return train_step(model, x, y, dtype), model
+    return model, x, y
+
+
+def build_step(case: Case):
+    """-> the step closure of the case (one inference forward, or one training step)."""
+    if case.mode not in MODES:
+        raise ValueError(f"bench mode must be one of {MODES}, got {case.mode!r}")
+    if case.dtype not in DTYPES:
+        raise ValueError(f"bench dtype must be one of {sorted(DTYPES)}, got {case.dtype!r}")
+    model, x, y = build_inputs(case)
+    if case.mode == "inference":
+        return inference_step(model, x, DTYPES[case.dtype])
+    return train_step(model, x, y, DTYPES[case.dtype])

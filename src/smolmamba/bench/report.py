@@ -6,14 +6,10 @@ import re
 from pathlib import Path
 
 from smolmamba.bench.profile import COMPONENTS
+from smolmamba.bench.suite import headline_batch, suite_models
 from smolmamba.io import write_text_atomic
 
 BEGIN, END = "<!-- smolmamba bench: begin -->", "<!-- smolmamba bench: end -->"
-ROLES = {  # role -> (full-suite model, quick-suite model)
-    "pruned": ("smolmamba_cifar", "smolmamba_tiny"),
-    "dense": ("spiking_mamba_cifar", "spiking_mamba_tiny"),
-    "naive": ("smolmamba_naive_cifar", "smolmamba_naive_tiny"),
-}
 
 
 def _row(results: dict, model: str, batch: int, mode: str) -> dict | None:
@@ -30,9 +26,8 @@ def _target(name: str, measured: float | None, threshold: str, met: bool | None,
 def evaluate_targets(results: dict) -> list[dict]:
     """Issue 8's targets, each from figures of this one run (None where the suite lacked the cases)."""
     quick = results["config"]["quick"]
-    pick = 1 if quick else 0
-    pruned, dense, naive = (ROLES[k][pick] for k in ("pruned", "dense", "naive"))
-    batch = 8 if quick else 64
+    pruned, dense, naive = suite_models(quick)[:3]
+    batch = headline_batch(quick)
     out = []
     p, d, n = (_row(results, m, batch, "inference") for m in (pruned, dense, naive))
     if p and d:
@@ -62,12 +57,11 @@ def evaluate_targets(results: dict) -> list[dict]:
                            "> 1.0x, with less peak memory", met,
                            f"{faster:.2f}x throughput, peak memory ratio "
                            + (f"{mem:.2f}" if mem is not None else "not measured")))
-    train_batch = 8 if quick else 64
-    tp, td = _row(results, pruned, train_batch, "train"), _row(results, dense, train_batch, "train")
+    tp, td = _row(results, pruned, batch, "train"), _row(results, dense, batch, "train")
     if tp and td:
         speed = td["ms"] / tp["ms"]
         mem = td["peak_mib"] / tp["peak_mib"] if tp["peak_mib"] and td["peak_mib"] else None
-        out.append(_target(f"training step: dense / pruned time (batch {train_batch})", speed,
+        out.append(_target(f"training step: dense / pruned time (batch {batch})", speed,
                            "> 1.0 (and less memory)", speed > 1.0 and (mem is None or mem > 1.0),
                            f"{tp['ms']:.0f} vs {td['ms']:.0f} ms per step; dense / pruned peak memory "
                            + (f"{mem:.2f}x" if mem is not None else "not measured")))

@@ -19,15 +19,26 @@ from pathlib import Path
 
 import torch
 
-from smolmamba.bench.cases import Case, build_step
+from smolmamba.bench.cases import Case, build_inputs
 from smolmamba.bench.measure import summarise_times
 from smolmamba.bench.profile import component_breakdown
 from smolmamba.io import write_json_atomic, write_text_atomic
 from smolmamba.runtime import tune_cpu_allocator
 
+# Order matters: the pruned model, its dense twin (the tables' baseline, listed second), naive pruning, peers.
 CIFAR = ("smolmamba_cifar", "spiking_mamba_cifar", "smolmamba_naive_cifar", "spikformer_4_384", "smixer_cifar")
 IMAGENET = ("smolmamba_imagenet", "spiking_mamba_imagenet", "spikformer_8_512")
 QUICK = ("smolmamba_tiny", "spiking_mamba_tiny", "smolmamba_naive_tiny", "spikformer_tiny", "smixer_tiny")
+
+
+def suite_models(quick: bool) -> tuple[str, ...]:
+    """The small-image models of the suite: (pruned, dense twin, naive, peers...)."""
+    return QUICK if quick else CIFAR
+
+
+def headline_batch(quick: bool) -> int:
+    """The batch at which the targets are judged and the profile is taken."""
+    return 8 if quick else 64
 
 
 @dataclass
@@ -50,8 +61,9 @@ class BenchConfig:
         if self.device.startswith("cuda") and self.dtype == "float32":
             self.dtype = "bfloat16"
         if self.quick:
-            self.groups = [("tiny", QUICK, b, "inference") for b in (1, 8)]
-            self.groups += [("tiny", QUICK, 8, "train")] if self.train else []
+            batch = headline_batch(True)
+            self.groups = [("tiny", QUICK, b, "inference") for b in (1, batch)]
+            self.groups += [("tiny", QUICK, batch, "train")] if self.train else []
             return self
         groups = [("cifar", CIFAR, b, "inference") for b in (1, 16, 64)]
         if self.imagenet:
@@ -89,12 +101,9 @@ def dense_ops_per_image(model_name: str) -> float:
     """Operations per image if every input were active (EnergyMeter's dense total, strict): what a
     CPU or GPU executes, since dense kernels skip no zero spike."""
     from smolmamba.energy import EnergyMeter
-    from smolmamba.models import create_model
-    from smolmamba.models.summary import example_input
 
-    torch.manual_seed(0)
-    model = create_model(model_name).eval()
-    x = example_input(model.cfg, 2, torch.Generator().manual_seed(0))
+    model, x, _ = build_inputs(Case(model_name, 2))
+    model.eval()
     with EnergyMeter(model) as meter, torch.inference_mode():
         model(x)
     return meter.report("strict").totals["dense"]
@@ -141,12 +150,10 @@ def run_bench(cfg: BenchConfig, out_dir: Path, log=print) -> dict:
     for label, group_models, batch, mode in cfg.groups:
         results["rows"] += run_group(label, group_models, batch, mode, cfg, log)
     if cfg.profile and cfg.device == "cpu":  # CPU-side ranges: on a GPU they would time kernel launches
-        prof_models = QUICK[:2] if cfg.quick else CIFAR[:2]
-        prof_batch = 8 if cfg.quick else 64
-        for m in prof_models:
-            step_model = build_step(Case(m, prof_batch, "inference", cfg.device, cfg.dtype))[1]
-            x = _example(step_model, prof_batch, cfg.device)
-            results["profiles"][m] = {"batch": prof_batch, **component_breakdown(step_model, x)}
+        prof_batch = headline_batch(cfg.quick)
+        for m in suite_models(cfg.quick)[:2]:
+            model, x, _ = build_inputs(Case(m, prof_batch, "inference", cfg.device, cfg.dtype))
+            results["profiles"][m] = {"batch": prof_batch, **component_breakdown(model, x)}
             log(f"  profile {m}: {results['profiles'][m]['total_ms']:.1f} ms")
     results["machine"]["load_average_end"] = os.getloadavg()
     results["seconds"] = time.time() - started
@@ -155,9 +162,3 @@ def run_bench(cfg: BenchConfig, out_dir: Path, log=print) -> dict:
     write_json_atomic(out_dir / "bench.json", results)
     write_text_atomic(out_dir / "bench.md", render_markdown(results))
     return results
-
-
-def _example(model, batch: int, device: str) -> torch.Tensor:
-    from smolmamba.models.summary import example_input
-
-    return example_input(model.cfg, batch, torch.Generator().manual_seed(0)).to(device)

@@ -20,14 +20,14 @@ from smolmamba.runtime import tune_cpu_allocator
 
 
 def peak_memory(case: Case) -> dict:
-    step, _ = build_step(case)
+    step = build_step(case)
     if case.device.startswith("cuda"):
         return {"peak_mib": cuda_peak_extra_mib(step, torch.device(case.device))}
     return {"peak_mib": cpu_peak_extra_mib(step)}
 
 
 def group_times(cases: list[Case], rounds: int) -> dict:
-    steps = {c.model: build_step(c)[0] for c in cases}
+    steps = {c.model: build_step(c) for c in cases}
     return {"seconds": interleaved_times(steps, torch.device(cases[0].device), rounds)}
 
 
