@@ -6,10 +6,11 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from smolmamba.neurons import LIF, SURROGATES, heaviside_surrogate, lif, lif_ref
+from smolmamba.neurons import LIF, SURROGATES, heaviside_surrogate, lif, lif_kernel, lif_ref
 
 OPTIONS = list(itertools.product([False, True], repeat=3))  # soft_reset, detach_reset, decay_input
 IMPLS = [lif, lif_ref]
+KERNELS = ["numba", "torch"]
 
 
 # ---------------------------------------------------------------- surrogates
@@ -127,9 +128,9 @@ def test_hand_gradient_through_reset(impl, detach_reset, expected):
 # ---------------------------------------------------------------- fast == reference
 
 
-def _compare(x, kw, seed, return_membrane=True, atol=1e-10):
+def _compare(x, kw, seed, return_membrane=True, atol=1e-10, kernel="auto"):
     xf, xr = x.detach().clone().requires_grad_(), x.detach().clone().requires_grad_()
-    out_f = lif(xf, return_membrane=return_membrane, **kw)
+    out_f = lif(xf, return_membrane=return_membrane, kernel=kernel, **kw)
     out_r = lif_ref(xr, return_membrane=return_membrane, **kw)
     out_f = out_f if return_membrane else (out_f,)
     out_r = out_r if return_membrane else (out_r,)
@@ -143,6 +144,7 @@ def _compare(x, kw, seed, return_membrane=True, atol=1e-10):
     torch.testing.assert_close(xf.grad, xr.grad, rtol=0, atol=atol)
 
 
+@pytest.mark.parametrize("kernel", KERNELS)
 @pytest.mark.parametrize("soft_reset, detach_reset, decay_input", OPTIONS)
 @pytest.mark.parametrize("surrogate", sorted(SURROGATES))
 @settings(max_examples=8, deadline=None)
@@ -155,7 +157,8 @@ def _compare(x, kw, seed, return_membrane=True, atol=1e-10):
     seed=st.integers(0, 2**16),
 )
 def test_fast_matches_reference(
-    surrogate, soft_reset, detach_reset, decay_input, shape, tau, v_threshold, v_reset, return_membrane, seed
+    kernel, surrogate, soft_reset, detach_reset, decay_input, shape, tau, v_threshold, v_reset, return_membrane,
+    seed
 ):
     gen = torch.Generator().manual_seed(seed)
     x = torch.randn(shape, generator=gen, dtype=torch.float64) * 1.5 + 0.5
@@ -163,15 +166,17 @@ def test_fast_matches_reference(
         tau=tau, v_threshold=v_threshold, v_reset=v_reset, surrogate=surrogate,
         soft_reset=soft_reset, detach_reset=detach_reset, decay_input=decay_input,
     )
-    _compare(x, kw, seed, return_membrane)
+    _compare(x, kw, seed, return_membrane, kernel=kernel)
 
 
-def test_fast_matches_reference_long_sequence():
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_fast_matches_reference_long_sequence(kernel):
     # Long T so the carried gradient matters; firing must actually happen for the check to bite.
     x = torch.randn(64, 3, 7, dtype=torch.float64, generator=torch.Generator().manual_seed(0)) + 0.8
     assert 0.05 < lif(x).mean() < 0.95
     for soft, detach, decay in OPTIONS:
-        _compare(x, dict(soft_reset=soft, detach_reset=detach, decay_input=decay, surrogate="atan"), 1)
+        _compare(x, dict(soft_reset=soft, detach_reset=detach, decay_input=decay, surrogate="atan"), 1,
+                 kernel=kernel)
 
 
 def test_fast_saves_only_membrane():
@@ -293,3 +298,36 @@ def test_bad_inputs_raise(impl, x, kwargs, match):
 def test_module_validates_at_construction(kwargs, match):
     with pytest.raises(ValueError, match=match):
         LIF(**kwargs)
+
+
+# ---------------------------------------------------------------- kernels
+
+
+def test_kernel_choice_is_reported():
+    assert lif_kernel(torch.zeros(2, 3)) == "numba"
+    assert lif_kernel(torch.zeros(2, 3, dtype=torch.float64)) == "numba"
+    assert lif_kernel(torch.zeros(2, 3), kernel="torch") == "torch"
+    assert lif_kernel(torch.zeros(2, 3, dtype=torch.bfloat16)) == "torch"
+    with pytest.raises(ValueError, match="bfloat16"):
+        lif_kernel(torch.zeros(2, 3, dtype=torch.bfloat16), kernel="numba")
+    with pytest.raises(ValueError, match="unknown"):
+        lif_kernel(torch.zeros(2, 3), kernel="cuda")
+
+
+@pytest.mark.parametrize("soft_reset, detach_reset, decay_input", OPTIONS)
+def test_numba_equals_torch_kernel_float32_many_blocks(soft_reset, detach_reset, decay_input):
+    # More elements than one kernel block (and not a multiple of it); float32 as in training.
+    gen = torch.Generator().manual_seed(3)
+    x = torch.randn(4, 3, 1500, generator=gen) * 1.5 + 0.6
+    kw = dict(tau=2.0, v_reset=-0.1, soft_reset=soft_reset, detach_reset=detach_reset, decay_input=decay_input)
+    g = torch.randn(x.shape, generator=gen)
+    outs, grads = [], []
+    for kernel in KERNELS:
+        xk = x.clone().requires_grad_()
+        s, h = lif(xk, return_membrane=True, kernel=kernel, **kw)
+        torch.autograd.backward([s, h], [g, 0.5 * g])
+        outs.append((s, h))
+        grads.append(xk.grad)
+    assert 0.05 < outs[0][0].mean() < 0.95
+    assert torch.equal(outs[0][0], outs[1][0]) and torch.equal(outs[0][1], outs[1][1])  # bitwise forward
+    torch.testing.assert_close(grads[0], grads[1], rtol=1e-5, atol=1e-6)

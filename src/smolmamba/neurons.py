@@ -10,7 +10,8 @@ One step (k = 1 - 1/tau):
     hard reset: V_t = H_t * (1 - S_t) + V_reset * S_t
     soft reset: V_t = H_t - S_t * V_th
 `lif_ref` runs the loop under autograd; `lif` runs it without a graph and backpropagates
-through time by hand, saving only H.
+through time by hand, saving only H, with a fused numba kernel on CPU (ops/lif_cpu.py) or plain
+torch ops elsewhere (ops/lif_torch.py); `lif_kernel` says which.
 """
 
 import math
@@ -19,6 +20,8 @@ from typing import Callable, NamedTuple
 import torch
 from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
+
+from smolmamba.ops import lif_cpu, lif_torch
 
 # ---------------------------------------------------------------- surrogates
 
@@ -155,75 +158,55 @@ def lif_ref(
     return (spikes, torch.stack(membrane)) if return_membrane else spikes
 
 
-def _lif_steps(x, tau, v_threshold, v_reset, soft_reset, decay_input):
-    """-> (spikes, H), both like x. The same operations as `_charge`/`_spike`/`_reset` in the same
-    order (bitwise equal to lif_ref), written in place into preallocated buffers: 5-6 passes per
-    step instead of ~13, and no allocation inside the loop. (h >= v_th) equals (h - v_th >= 0)."""
-    spikes, membrane = torch.empty_like(x, memory_format=torch.contiguous_format), torch.empty_like(
-        x, memory_format=torch.contiguous_format)
-    v = torch.full_like(membrane[0], v_reset)
-    leak = torch.empty_like(v) if (v_reset != 0.0 or not decay_input) else None
-    keep = None if soft_reset else torch.empty_like(v)
-    for t in range(x.shape[0]):
-        h, s = membrane[t], spikes[t]
-        if decay_input:  # H = V + (X - (V - V_reset)) / tau
-            torch.sub(x[t], v if leak is None else torch.sub(v, v_reset, out=leak), out=h)
-            h.div_(tau).add_(v)
-        else:  # H = V - (V - V_reset) / tau + X
-            torch.sub(v, torch.sub(v, v_reset, out=leak).div_(tau), out=h)
-            h.add_(x[t])
-        torch.ge(h, v_threshold, out=s)
-        if soft_reset:  # V = H - S * V_th
-            torch.sub(h, s, alpha=v_threshold, out=v)
-        else:  # V = H * (1 - S) + V_reset * S
-            torch.mul(h, torch.lt(h, v_threshold, out=keep), out=v)
-            if v_reset != 0.0:
-                v.add_(s, alpha=v_reset)
-    return spikes, membrane
+KERNELS = ("auto", "numba", "torch")
 
 
-def _reset_factor(h, ds_dh, v_threshold, v_reset, soft_reset, detach_reset):
-    """dV_t/dH_t for every step at once ([T, ...], or a float); the path through S_t only when not
-    detached: soft 1 - V_th S'(H), hard (1 - S) + (V_reset - H) S'(H)."""
-    if soft_reset:
-        return 1.0 if detach_reset else (ds_dh * -v_threshold).add_(1.0)
-    keep = (h < v_threshold).to(h.dtype)
-    return keep if detach_reset else keep.addcmul_(h.neg().add_(v_reset), ds_dh)
+def lif_kernel(x: Tensor, surrogate: str = "sigmoid", kernel: str = "auto") -> str:
+    """Which kernel `lif(x, surrogate=..., kernel=...)` runs: 'numba' (fused, CPU float32/64, eager) or
+    'torch' (any device and dtype, traceable). An explicit kernel that cannot run is a ValueError saying why."""
+    if kernel not in KERNELS:
+        raise ValueError(f"kernel={kernel!r} is unknown; use one of {KERNELS}")
+    if kernel == "torch":
+        return "torch"
+    reason = lif_cpu.unavailable_reason(x, surrogate)
+    if torch.compiler.is_compiling():  # dynamo / torch.export trace torch ops, not numba calls
+        reason = "torch.compile/torch.export is tracing (it traces the torch kernel)"
+    if reason is None:
+        return "numba"
+    if kernel == "numba":
+        raise ValueError(f"kernel='numba' cannot run: {reason}; use kernel='auto' or 'torch'")
+    return "torch"
 
 
 class _LIFFunction(torch.autograd.Function):
-    """Forward loops over T without a graph; backward runs BPTT from the saved H alone."""
+    """Forward without a graph; backward runs BPTT from the saved H alone (either kernel)."""
 
     @staticmethod
-    def forward(ctx, x, tau, v_threshold, v_reset, grad_fn, alpha, soft_reset, detach_reset, decay_input):
-        spikes, membrane = _lif_steps(x, tau, v_threshold, v_reset, soft_reset, decay_input)
+    def forward(ctx, x, kernel, tau, v_threshold, v_reset, surrogate, alpha, soft_reset, detach_reset,
+                decay_input):
+        impl = lif_cpu if kernel == "numba" else lif_torch
+        spikes, membrane = impl.lif_forward(x, tau, v_threshold, v_reset, soft_reset, decay_input)
         ctx.save_for_backward(membrane)
         ctx.set_materialize_grads(False)
-        ctx.args = (tau, v_threshold, v_reset, grad_fn, alpha, soft_reset, detach_reset, decay_input)
+        ctx.kernel = kernel
+        ctx.args = (tau, v_threshold, v_reset, surrogate, alpha, soft_reset, detach_reset, decay_input)
         return spikes, membrane
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_spikes, grad_membrane):
-        """dL/dH_t = dL/dS_t S'(H_t) + dL/dH_t (membrane output) + k dL/dH_{t+1} dV_t/dH_t, k = 1 - 1/tau;
-        the surrogate and dV/dH are computed for all steps at once, only the carry runs over T."""
         (h,) = ctx.saved_tensors
-        tau, v_threshold, v_reset, grad_fn, alpha, soft_reset, detach_reset, decay_input = ctx.args
+        none = (None,) * 9
         if grad_spikes is None and grad_membrane is None:
-            return (None,) * 9
-        ds_dh = grad_fn(h - v_threshold, alpha)  # (T, ...)
-        grad_h = torch.zeros_like(h) if grad_spikes is None else grad_spikes * ds_dh
-        if grad_membrane is not None:
-            grad_h.add_(grad_membrane)
-        if h.shape[0] > 1:
-            factor = _reset_factor(h, ds_dh, v_threshold, v_reset, soft_reset, detach_reset)
-            k = 1.0 - 1.0 / tau  # dH_t/dV_{t-1}
-            for t in range(h.shape[0] - 2, -1, -1):
-                if isinstance(factor, float):
-                    grad_h[t].add_(grad_h[t + 1], alpha=k * factor)
-                else:
-                    grad_h[t].addcmul_(grad_h[t + 1], factor[t], value=k)
-        return (grad_h.div_(tau) if decay_input else grad_h), None, None, None, None, None, None, None, None
+            return (None,) + none
+        tau, v_threshold, v_reset, surrogate, alpha, soft_reset, detach_reset, decay_input = ctx.args
+        if ctx.kernel == "numba":
+            grad = lif_cpu.lif_backward(h, grad_spikes, grad_membrane, tau, v_threshold, v_reset, surrogate,
+                                        alpha, soft_reset, detach_reset, decay_input)
+        else:
+            grad = lif_torch.lif_backward(h, grad_spikes, grad_membrane, tau, v_threshold, v_reset,
+                                          SURROGATES[surrogate].grad, alpha, soft_reset, detach_reset, decay_input)
+        return (grad,) + none
 
 
 def lif(
@@ -237,13 +220,16 @@ def lif(
     detach_reset: bool = False,
     decay_input: bool = True,
     return_membrane: bool = False,
+    kernel: str = "auto",
 ) -> Tensor | tuple[Tensor, Tensor]:
-    """Fast LIF, same math as `lif_ref`; saves only H. x [T, ...] -> spikes [T, ...] (, H [T, ...])."""
+    """Fast LIF, same math as `lif_ref`; saves only H. x [T, ...] -> spikes [T, ...] (, H [T, ...]).
+    kernel: 'auto' (fused numba kernel where it runs, see lif_kernel), 'numba' or 'torch'."""
     _check_input(x)
     _check_params(tau, v_threshold, v_reset)
-    grad_fn, alpha = _resolve_surrogate(surrogate, alpha)
+    _, alpha = _resolve_surrogate(surrogate, alpha)
     spikes, membrane = _LIFFunction.apply(
-        x, tau, v_threshold, v_reset, grad_fn, alpha, soft_reset, detach_reset, decay_input
+        x, lif_kernel(x, surrogate, kernel), tau, v_threshold, v_reset, surrogate, alpha, soft_reset,
+        detach_reset, decay_input
     )
     return (spikes, membrane) if return_membrane else spikes
 
@@ -252,7 +238,8 @@ _IMPLS = {"fast": lif, "reference": lif_ref}
 
 
 class LIF(nn.Module):
-    """Multi-step LIF neuron; stateless, every forward starts at v_reset."""
+    """Multi-step LIF neuron; stateless, every forward starts at v_reset. impl 'fast' (lif, with
+    `kernel` as lif's) or 'reference' (lif_ref)."""
 
     def __init__(
         self,
@@ -265,19 +252,23 @@ class LIF(nn.Module):
         detach_reset: bool = False,
         decay_input: bool = True,
         impl: str = "fast",
+        kernel: str = "auto",
     ):
         super().__init__()
         if impl not in _IMPLS:
             raise ValueError(f"impl={impl!r} is unknown; use one of {sorted(_IMPLS)}")
+        if kernel not in KERNELS:
+            raise ValueError(f"kernel={kernel!r} is unknown; use one of {KERNELS}")
         _check_params(tau, v_threshold, v_reset)
         _, alpha = _resolve_surrogate(surrogate, alpha)
         self.tau, self.v_threshold, self.v_reset = float(tau), float(v_threshold), float(v_reset)
         self.surrogate, self.alpha = surrogate, alpha
         self.soft_reset, self.detach_reset, self.decay_input = soft_reset, detach_reset, decay_input
-        self.impl = impl
+        self.impl, self.kernel = impl, kernel
 
     def forward(self, x: Tensor, return_membrane: bool = False) -> Tensor | tuple[Tensor, Tensor]:
         """x [T, ...] -> spikes [T, ...] (, pre-reset membrane H [T, ...])."""
+        kernel = {"kernel": self.kernel} if self.impl == "fast" else {}
         return _IMPLS[self.impl](
             x,
             tau=self.tau,
@@ -289,11 +280,13 @@ class LIF(nn.Module):
             detach_reset=self.detach_reset,
             decay_input=self.decay_input,
             return_membrane=return_membrane,
+            **kernel,
         )
 
     def extra_repr(self) -> str:
         return (
             f"tau={self.tau}, v_threshold={self.v_threshold}, v_reset={self.v_reset}, "
             f"surrogate={self.surrogate!r}, alpha={self.alpha}, soft_reset={self.soft_reset}, "
-            f"detach_reset={self.detach_reset}, decay_input={self.decay_input}, impl={self.impl!r}"
+            f"detach_reset={self.detach_reset}, decay_input={self.decay_input}, impl={self.impl!r}, "
+            f"kernel={self.kernel!r}"
         )

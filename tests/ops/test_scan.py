@@ -179,7 +179,7 @@ def test_aligned_equals_dense_scan(mode, Bsz, L, Lf, softplus, with_bias):
         return gather(y, positions)
 
     want = run_and_grad(dense, inp)
-    for impl in ("reference", "torch"):
+    for impl in ("reference", "torch", "numba"):
         got = run_and_grad(lambda **kw: selective_scan(**kw, positions=positions, delta_softplus=softplus,
                                                        impl=impl, block_size=4), inp)
         assert_close_all(got, want, rtol=1e-9, atol=1e-10)
@@ -204,7 +204,7 @@ def test_aligned_bidirectional_equals_dense(mode, Bsz, L, Lf, gate):
         return gather(y, positions)
 
     want = dense(z)
-    for impl in ("reference", "torch"):
+    for impl in ("reference", "torch", "numba"):
         got = bidirectional_scan(params(f), params(b), z, positions=positions, gate=gate, impl=impl, block_size=3)
         torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-10)
 
@@ -233,7 +233,7 @@ def test_aligned_gradients_fast_equal_reference():
 def test_contiguous_positions_equal_none():
     inp = make_inputs(2, 3, 4, 19, seed=13)
     positions = torch.arange(19).repeat(2, 1) + torch.tensor([[0], [5]])
-    for impl in ("torch", "reference"):
+    for impl in ("torch", "numba", "reference"):
         base = run_and_grad(lambda **kw: selective_scan(**kw, impl=impl), inp)
         aligned = run_and_grad(lambda **kw: selective_scan(**kw, positions=positions, impl=impl), inp)
         assert torch.equal(base[0], aligned[0])
@@ -316,7 +316,8 @@ def test_non_contiguous_inputs():
 def test_output_is_contiguous_and_impl_reported():
     inp = make_inputs(2, 3, 2, 9, seed=19)
     assert selective_scan(**inp, impl="torch").is_contiguous()
-    assert resolve_impl("auto", inp["u"]) == "torch"
+    assert resolve_impl("auto", inp["u"]) == "numba"  # the fused CPU core
+    assert resolve_impl("torch", inp["u"]) == "torch"
     assert resolve_impl("reference", inp["u"]) == "reference"
     with pytest.raises(ValueError, match="impl must be one of"):
         resolve_impl("fast", inp["u"])

@@ -42,6 +42,7 @@ class ModelCfg:
     v_threshold: float = 1.0
     surrogate: str = "sigmoid"
     detach_reset: bool = False
+    lif_kernel: str = "auto"  # auto | numba | torch: the fused CPU kernel or plain torch ops (neurons.lif)
     extra: dict = field(default_factory=dict)  # mixer-specific options of the peers
 
     def __post_init__(self):
@@ -59,7 +60,7 @@ class ModelCfg:
     @property
     def lif_kwargs(self) -> dict:
         return {"tau": self.tau, "v_threshold": self.v_threshold, "surrogate": self.surrogate,
-                "detach_reset": self.detach_reset}
+                "detach_reset": self.detach_reset, "kernel": self.lif_kernel}
 
     def replace(self, **overrides) -> "ModelCfg":
         """A copy with some fields changed; an unknown field is a ValueError naming it."""

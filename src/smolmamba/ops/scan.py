@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from . import scan_cuda
+from . import scan_cpu, scan_cuda
 from .scan_torch import scan_core
 
 __all__ = [
@@ -46,7 +46,7 @@ __all__ = [
     "softplus",
 ]
 
-IMPLS = ("auto", "reference", "torch", "cuda")
+IMPLS = ("auto", "reference", "torch", "numba", "cuda")
 _LOWP = (torch.float16, torch.bfloat16)
 
 
@@ -114,12 +114,24 @@ def resolve_impl(impl: str, tensor: torch.Tensor) -> str:
     if impl not in IMPLS:
         raise ValueError(f"impl must be one of {IMPLS}, got {impl!r}")
     if impl == "auto":
-        return "cuda" if tensor.is_cuda and scan_cuda.is_available() else "torch"
+        if tensor.is_cuda:
+            return "cuda" if scan_cuda.is_available() else "torch"
+        return "numba" if _numba_reason(tensor) is None else "torch"
+    if impl == "numba" and _numba_reason(tensor) is not None:
+        raise ValueError(f"impl='numba' cannot run: {_numba_reason(tensor)}; use impl='auto' or 'torch'")
     if impl == "cuda":
         scan_cuda.load_selective_scan_fn()  # RuntimeError with the install command
         if not tensor.is_cuda:
             raise ValueError(f"impl='cuda' needs CUDA tensors, got device {tensor.device}; use impl='torch'")
     return impl
+
+
+def _numba_reason(tensor: torch.Tensor) -> str | None:
+    """Why the numba core cannot run on tensors like `tensor` (None: it can). Half precision is
+    cast to float32 before the core runs; torch.compile/export trace the torch core instead."""
+    if torch.compiler.is_compiling():
+        return "torch.compile/torch.export is tracing (it traces the torch core)"
+    return scan_cpu.unavailable_reason(tensor.device, torch.float32 if tensor.dtype in _LOWP else tensor.dtype)
 
 
 # ----------------------------------------------------------------------------- softplus
@@ -224,8 +236,8 @@ def selective_scan(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_sof
     """Selective scan, y: [B, D, L] (and last state [B, D, N] if return_last_state).
 
     positions: [B, L] original indices of kept tokens (alignment, see module docstring).
-    impl: 'auto' (mamba_ssm on CUDA tensors if it imports, else 'torch'), 'torch', 'reference',
-    'cuda'; resolve_impl(impl, u) says which ran. check_inputs: also check that u and delta are
+    impl: 'auto' (mamba_ssm on CUDA tensors if it imports; the fused numba core on CPU float
+    tensors; else 'torch'), 'numba', 'torch', 'reference', 'cuda'; resolve_impl(impl, u) says which ran. check_inputs: also check that u and delta are
     finite and positions valid (costs a pass over u, delta and, on GPU, a sync); shapes, dtypes
     and devices are always checked. block_size: steps per block of the 'torch' impl.
     """
@@ -238,6 +250,8 @@ def selective_scan(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_sof
     elif which == "torch":
         def core(dt, x, A_, B_, C_):
             return scan_core(dt, x, A_, B_, C_, block_size)
+    elif which == "numba":
+        core = scan_cpu.scan_core_numba
     else:
         if positions is None:
             return scan_cuda.selective_scan_cuda(

@@ -1,0 +1,187 @@
+"""Fused multi-step LIF for CPU tensors (numba): one pass over memory forward, one backward.
+
+Same math as neurons.lif_ref. The forward uses the same float operations in the same order as
+ops/lif_torch.py (bitwise equal; no fast-math, no FMA contraction, scalars cast to the tensor's
+dtype as torch does). Work is split into blocks of `BLOCK` elements: the state lives in a small
+local array, time runs in the outer loop and the elements in the inner one, which LLVM
+vectorises (1-D slices, numpy error model: no per-element checks). The backward first computes
+the surrogate derivative of a block into a scratch array, then runs the carry; for float32 the
+sigmoid's exp is the Cephes polynomial (about 1 ulp), which vectorises where libm's exp does not.
+
+Shapes: x, spikes, membrane H, grad_spikes, grad_x: [T, M] contiguous (M = the flattened rest).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+try:
+    import numba
+except ImportError:  # a dependency; without it neurons.lif runs the torch kernel and says so
+    numba = None
+
+BLOCK = 4096
+SURROGATE_CODES = {"sigmoid": 0, "atan": 1, "arctan": 1, "rect": 2, "triangle": 3}
+DTYPES = (torch.float32, torch.float64)
+
+
+def unavailable_reason(x: torch.Tensor, surrogate: str) -> str | None:
+    """None when the kernel can run on x, else why not (neurons.lif_kernel reports it)."""
+    if numba is None:
+        return "numba is not installed (pip install numba)"
+    if x.device.type != "cpu":
+        return f"the tensor is on {x.device}; the numba kernel is CPU only"
+    if x.dtype not in DTYPES:
+        return f"dtype {x.dtype} (the kernel takes float32 or float64)"
+    if surrogate not in SURROGATE_CODES:
+        return f"surrogate {surrogate!r} has no kernel"
+    return None
+
+
+if numba is not None:
+    _jit = numba.njit(parallel=True, cache=True, nogil=True, error_model="numpy")
+    _inline = numba.njit(inline="always", error_model="numpy")
+
+    @_jit
+    def _forward(x, spikes, membrane, tau, v_th, v_reset, one, zero, soft_reset, decay_input):
+        steps, m = x.shape
+        for blk in numba.prange((m + BLOCK - 1) // BLOCK):
+            lo = blk * BLOCK
+            n = min(BLOCK, m - lo)
+            v = np.full(n, v_reset, dtype=x.dtype)
+            for t in range(steps):
+                xt, ht, st = x[t, lo:lo + n], membrane[t, lo:lo + n], spikes[t, lo:lo + n]
+                for j in range(n):
+                    vj = v[j]
+                    if decay_input:  # H = V + (X - (V - V_reset)) / tau
+                        h = vj + (xt[j] - (vj - v_reset)) / tau
+                    else:  # H = V - (V - V_reset) / tau + X
+                        h = vj - (vj - v_reset) / tau + xt[j]
+                    s = one if h >= v_th else zero
+                    ht[j] = h
+                    st[j] = s
+                    v[j] = h - s * v_th if soft_reset else h * (one - s) + v_reset * s
+
+    @_inline
+    def _exp_f32(z, bits):
+        """z[:] <- exp(z) in float32 (Cephes expf); bits: int32 scratch like z."""
+        for j in range(z.shape[0]):
+            zj = min(max(z[j], np.float32(-87.0)), np.float32(88.0))
+            fx = np.floor(zj * np.float32(1.44269504) + np.float32(0.5))
+            r = zj - fx * np.float32(0.693359375) - fx * np.float32(-2.12194440e-4)
+            p = np.float32(1.9875691500e-4)
+            p = p * r + np.float32(1.3981999507e-3)
+            p = p * r + np.float32(8.3334519073e-3)
+            p = p * r + np.float32(4.1665795894e-2)
+            p = p * r + np.float32(1.6666665459e-1)
+            p = p * r + np.float32(5.0000001201e-1)
+            z[j] = p * r * r + r + np.float32(1.0)
+            bits[j] = (np.int32(fx) + np.int32(127)) << np.int32(23)
+        scale = bits.view(np.float32)
+        for j in range(z.shape[0]):
+            z[j] *= scale[j]
+
+    @_inline
+    def _surrogate_block(ht, ds, bits, code, c, v_th, fast_exp):
+        """ds[:] <- surrogate derivative at H - V_th (neurons.SURROGATES[...].grad);
+        c = (alpha, 1, 0, pi/2 alpha, alpha/2, 1/(2 alpha)) in the tensor's dtype."""
+        alpha, one, zero = c[0], c[1], c[2]
+        n = ds.shape[0]
+        if code == 0:  # alpha sg (1 - sg), sg = sigmoid(alpha u)
+            for j in range(n):
+                ds[j] = -(alpha * (ht[j] - v_th))
+            if fast_exp:
+                _exp_f32(ds, bits)
+            else:
+                for j in range(n):
+                    ds[j] = math.exp(ds[j])
+            for j in range(n):
+                sg = one / (one + ds[j])
+                ds[j] = alpha * sg * (one - sg)
+        elif code == 1:
+            for j in range(n):
+                w = c[3] * (ht[j] - v_th)
+                ds[j] = c[4] / (one + w * w)
+        elif code == 2:
+            for j in range(n):
+                ds[j] = alpha if abs(ht[j] - v_th) < c[5] else zero
+        else:
+            for j in range(n):
+                ds[j] = alpha * max(zero, one - alpha * abs(ht[j] - v_th))
+
+    @_jit
+    def _backward(h, grad_s, grad_h_out, grad_x, c, v_th, v_reset, k, scale, code, soft_reset,
+                  detach_reset, has_grad_s, has_grad_h, fast_exp):
+        """grad_x [T, M]: dL/dH_t = dL/dS_t S'(H_t) + dL/dH_t(out) + k dV_t/dH_t dL/dH_{t+1}."""
+        steps, m = h.shape
+        one, zero = c[1], c[2]
+        for blk in numba.prange((m + BLOCK - 1) // BLOCK):
+            lo = blk * BLOCK
+            n = min(BLOCK, m - lo)
+            nxt = np.zeros(n, dtype=h.dtype)  # dL/dH_{t+1}
+            ds = np.empty(n, dtype=h.dtype)
+            bits = np.empty(n, dtype=np.int32)
+            for t in range(steps - 1, -1, -1):
+                ht, gst, ght, gxt = h[t, lo:lo + n], grad_s[t, lo:lo + n], grad_h_out[t, lo:lo + n], \
+                    grad_x[t, lo:lo + n]
+                _surrogate_block(ht, ds, bits, code, c, v_th, fast_exp)
+                for j in range(n):
+                    if soft_reset:
+                        factor = one if detach_reset else one - v_th * ds[j]
+                    else:
+                        keep = one if ht[j] < v_th else zero
+                        factor = keep if detach_reset else keep + (v_reset - ht[j]) * ds[j]
+                    g = k * factor * nxt[j]
+                    if has_grad_s:
+                        g += gst[j] * ds[j]
+                    if has_grad_h:
+                        g += ght[j]
+                    gxt[j] = g * scale
+                    nxt[j] = g
+
+
+def _threads() -> None:
+    """Run on torch's intra-op thread count (the CLI and the benches set it)."""
+    n = min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)
+    if numba.get_num_threads() != n:
+        numba.set_num_threads(n)
+
+
+def _scalar(dtype: torch.dtype):
+    return np.dtype(str(dtype).removeprefix("torch.")).type
+
+
+def _rows(t: torch.Tensor) -> np.ndarray:
+    """[T, ...] contiguous tensor -> [T, M] numpy view (shared memory)."""
+    return t.view(t.shape[0], -1).numpy()
+
+
+def lif_forward(x: torch.Tensor, tau: float, v_threshold: float, v_reset: float, soft_reset: bool,
+                decay_input: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """x [T, ...] -> (spikes, H), both like x (contiguous)."""
+    x = x.contiguous()
+    spikes, membrane = torch.empty_like(x), torch.empty_like(x)
+    cast = _scalar(x.dtype)
+    _threads()
+    _forward(_rows(x), _rows(spikes), _rows(membrane), cast(tau), cast(v_threshold), cast(v_reset), cast(1),
+             cast(0), bool(soft_reset), bool(decay_input))
+    return spikes, membrane
+
+
+def lif_backward(h: torch.Tensor, grad_spikes: torch.Tensor | None, grad_membrane: torch.Tensor | None,
+                 tau: float, v_threshold: float, v_reset: float, surrogate: str, alpha: float,
+                 soft_reset: bool, detach_reset: bool, decay_input: bool) -> torch.Tensor:
+    """dL/dx [T, ...] from the saved H and the output gradients (either may be None), in H's dtype."""
+    grad = torch.empty_like(h)
+    cast = _scalar(h.dtype)
+    consts = np.array([alpha, 1.0, 0.0, math.pi / 2.0 * alpha, alpha / 2.0, 0.5 / alpha], dtype=cast)
+    given = lambda t: _rows(h if t is None else t.contiguous())  # noqa: E731  (h: an unread stand-in)
+    _threads()
+    _backward(_rows(h), given(grad_spikes), given(grad_membrane), _rows(grad), consts, cast(v_threshold),
+              cast(v_reset), cast(1.0 - 1.0 / tau), cast(1.0 / tau if decay_input else 1.0),
+              SURROGATE_CODES[surrogate], bool(soft_reset), bool(detach_reset), grad_spikes is not None,
+              grad_membrane is not None, h.dtype == torch.float32)
+    return grad
