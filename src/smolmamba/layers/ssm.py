@@ -33,6 +33,8 @@ class ScanDirection(nn.Module):
         a = torch.arange(1, d_state + 1, dtype=torch.float32).repeat(d_inner, 1)  # S4D-real
         self.A_log = nn.Parameter(torch.log(a))
         self.D = nn.Parameter(torch.ones(d_inner))
+        self.A_log._no_weight_decay = True  # as mamba_ssm: decay would pull A towards -1 (slow forgetting)
+        self.D._no_weight_decay = True
 
     def params(self, u_tokens: Tensor) -> ScanParams:
         """u_tokens [T*B, L, E] (spikes) -> this direction's scan inputs in scan layout."""
