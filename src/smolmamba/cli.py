@@ -125,7 +125,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
             raise ValueError("--device cuda but torch sees no CUDA device; run on a GPU machine or use --device cpu")
     cfg = BenchConfig(quick=args.quick, device=args.device, threads=args.threads, rounds=args.rounds,
                       imagenet=not args.no_imagenet, train=not args.no_train, profile=not args.no_profile,
-                      memory=not args.no_memory)
+                      memory=not args.no_memory, levers_only=args.levers_only)
     out = Path(args.out or time.strftime("runs/bench-%Y%m%d-%H%M%S"))
     results = run_bench(cfg, out)
     markdown = (out / "bench.md").read_text()
@@ -134,7 +134,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     if args.doc:
         update_doc(Path(args.doc), markdown, "smolmamba " + " ".join(args.argv))
         print(f"updated {args.doc}")
-    return 0 if results["rows"] else 1
+    return 0 if results["rows"] or results.get("levers") else 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -228,6 +228,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bench", help="throughput, peak memory, training step time and profile; JSON + table")
     p.add_argument("--quick", action="store_true", help="tiny models, small batches (a smoke run)")
+    p.add_argument("--levers-only", action="store_true",
+                   help="only the tiny models' training-step levers table (numba kernels, fused AdamW)")
     p.add_argument("--device", default="cpu", help="cpu or cuda[:N] (CUDA runs bfloat16 autocast)")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads (2 on the CI machine)")
     p.add_argument("--rounds", type=int, default=5, help="timed calls per case after one warm-up")

@@ -15,6 +15,15 @@ from smolmamba.models.summary import example_input
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 MODES = ("inference", "train")
+# Speed levers, each alone against the baseline (plain-torch kernels, for-loop AdamW), and all together
+# (the default): model overrides and whether AdamW runs fused.
+VARIANTS = {
+    "default": ({}, True),
+    "baseline": ({"lif_kernel": "torch", "scan_impl": "torch"}, False),
+    "numba_lif": ({"scan_impl": "torch"}, False),
+    "numba_scan": ({"lif_kernel": "torch"}, False),
+    "fused_adamw": ({"lif_kernel": "torch", "scan_impl": "torch"}, True),
+}
 
 
 @dataclass(frozen=True)
@@ -25,6 +34,12 @@ class Case:
     device: str = "cpu"
     dtype: str = "float32"  # autocast dtype on CUDA; CPU runs float32
     seed: int = 0
+    variant: str = "default"  # a key of VARIANTS
+
+    @property
+    def key(self) -> str:
+        """The case's name in a timing group: the model, with its variant unless default."""
+        return self.model if self.variant == "default" else f"{self.model}+{self.variant}"
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -33,8 +48,10 @@ class Case:
 def build_inputs(case: Case):
     """-> (model, x, y): a seeded model on case.device, a seeded random input of its kind and labels."""
     device = torch.device(case.device)
+    if case.variant not in VARIANTS:
+        raise ValueError(f"bench variant must be one of {sorted(VARIANTS)}, got {case.variant!r}")
     torch.manual_seed(case.seed)
-    model = create_model(case.model).to(device)
+    model = create_model(case.model, **VARIANTS[case.variant][0]).to(device)
     model.check_finite = False  # the input is generated here; don't time a NaN scan
     gen = torch.Generator().manual_seed(case.seed)
     x = example_input(model.cfg, case.batch, gen).to(device)
@@ -51,4 +68,4 @@ def build_step(case: Case):
     model, x, y = build_inputs(case)
     if case.mode == "inference":
         return inference_step(model, x, DTYPES[case.dtype])
-    return train_step(model, x, y, DTYPES[case.dtype])
+    return train_step(model, x, y, DTYPES[case.dtype], fused=VARIANTS[case.variant][1])

@@ -43,10 +43,11 @@ def inference_step(model: nn.Module, x: torch.Tensor, dtype: torch.dtype = torch
 
 
 def train_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, dtype: torch.dtype = torch.float32,
-               lr: float = 1e-3) -> Callable[[], None]:
-    """One train-mode forward + cross-entropy backward + AdamW step."""
+               lr: float = 1e-3, fused: bool = True) -> Callable[[], None]:
+    """One train-mode forward + cross-entropy backward + AdamW step (fused, as training, or the
+    per-parameter loop)."""
     model.train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, fused=fused)
 
     def step():
         optimizer.zero_grad(set_to_none=True)
@@ -79,6 +80,20 @@ def summarise_times(seconds: list[float], batch: int) -> dict:
     med = statistics.median(seconds)
     return {"ms": med * 1e3, "ms_min": min(seconds) * 1e3, "ms_max": max(seconds) * 1e3,
             "runs": len(seconds), "img_per_s": batch / med}
+
+
+def sgemm_gflops(device: torch.device, size: int = 1024, rounds: int = 5) -> float:
+    """Measured float32 matrix-multiply rate (GFLOP/s) at size^3: the arithmetic floor's divisor."""
+    a, b = torch.randn(size, size, device=device), torch.randn(size, size, device=device)
+    a @ b
+    synchronize(device)
+    best = float("inf")
+    for _ in range(rounds):
+        start = time.perf_counter()
+        a @ b
+        synchronize(device)
+        best = min(best, time.perf_counter() - start)
+    return 2 * size**3 / best / 1e9
 
 
 # ----------------------------------------------------------------------------- CPU peak memory

@@ -100,6 +100,10 @@ def render_markdown(results: dict) -> str:
                          f"{r['img_per_s']:.1f} | {r['img_per_s'] / base['img_per_s']:.2f}x | "
                          f"{_fmt(r['peak_mib'])} | {_fmt(ops / 1e9 if ops else None, '.3f')} |")
         lines.append("")
+    if results.get("levers"):
+        from smolmamba.bench.levers import levers_markdown
+
+        lines += levers_markdown(results["levers"])
     for name, prof in results["profiles"].items():
         passes = ", ".join(f"{t:.0f}" for t in prof.get("totals_ms", [prof["total_ms"]]))
         lines += [f"### Where the time goes: {name}, inference, batch {prof['batch']} (torch.profiler, "

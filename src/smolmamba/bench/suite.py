@@ -54,12 +54,16 @@ class BenchConfig:
     train: bool = True
     profile: bool = True
     memory: bool = True
+    levers_only: bool = False  # only the training-step levers of the tiny models (bench/levers.py)
     groups: list = field(default_factory=list)  # filled by resolved()
 
     def resolved(self) -> "BenchConfig":
         """Fill in the groups: (label, models, batch, mode)."""
         if self.device.startswith("cuda") and self.dtype == "float32":
             self.dtype = "bfloat16"
+        if self.levers_only:
+            self.groups, self.profile, self.train = [], False, True
+            return self
         if self.quick:
             batch = headline_batch(True)
             self.groups = [("tiny", QUICK, b, "inference") for b in (1, batch)]
@@ -149,6 +153,11 @@ def run_bench(cfg: BenchConfig, out_dir: Path, log=print) -> dict:
     results["ops"] = {m: dense_ops_per_image(m) for m in models}
     for label, group_models, batch, mode in cfg.groups:
         results["rows"] += run_group(label, group_models, batch, mode, cfg, log)
+    if cfg.train and cfg.device == "cpu":  # the numba kernels are CPU kernels
+        from smolmamba.bench.levers import run_levers
+
+        ops = {m: results["ops"].get(m) or dense_ops_per_image(m) for m in QUICK}
+        results["levers"] = run_levers(QUICK, cfg, ops, run_worker, log)
     if cfg.profile and cfg.device == "cpu":  # CPU-side ranges: on a GPU they would time kernel launches
         prof_batch = headline_batch(cfg.quick)
         for m in suite_models(cfg.quick)[:2]:

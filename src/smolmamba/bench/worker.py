@@ -4,7 +4,7 @@
         -> {"peak_mib": ...}: the memory the case's first step adds at its peak (CPU: resident set,
            process-wide, hence one process per case; CUDA: torch's allocator peak).
     python -m smolmamba.bench.worker time '<[case json, ...]>' THREADS ROUNDS
-        -> {"seconds": {model: [...]}}: the cases' steps timed round-robin in this one process.
+        -> {"seconds": {case key: [...]}}: the cases' steps timed round-robin in this one process.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ def peak_memory(case: Case) -> dict:
 
 
 def group_times(cases: list[Case], rounds: int) -> dict:
-    steps = {c.model: build_step(c) for c in cases}
+    steps = {c.key: build_step(c) for c in cases}
     return {"seconds": interleaved_times(steps, torch.device(cases[0].device), rounds)}
 
 
