@@ -120,3 +120,23 @@ def test_quick_suite_end_to_end(tmp_path):
     assert {t["target"].split(" (")[0] for t in saved["targets"]} >= {"alignment cost vs naive pruning"}
     md = (tmp_path / "bench.md").read_text()
     assert "smolmamba_tiny" in md and "Where the time goes" in md and md == render_markdown(results)
+
+
+def test_levers_table_one_model(tmp_path):
+    from smolmamba.bench.levers import levers_markdown, ops_per_step, run_levers
+    from smolmamba.bench.suite import dense_ops_per_image, run_worker
+
+    cfg = BenchConfig(rounds=1, threads=2, levers_only=True).resolved()
+    assert cfg.groups == [] and cfg.train
+    levers = run_levers(("smixer_tiny",), cfg, {"smixer_tiny": dense_ops_per_image("smixer_tiny")}, run_worker,
+                        lambda *_: None)
+    rows = {r["variant"]: r for r in levers["rows"]}
+    assert set(rows) == {"default", "baseline", "numba_lif", "numba_scan", "fused_adamw"}
+    assert all(r["ms"] > 0 and r["floor_ms"] > 0 for r in rows.values())
+    # the fused LIF replaces ~5 aten ops per step of every LIF call: fewer ops dispatched than the baseline
+    assert rows["numba_lif"]["aten_ops_per_step"] < rows["baseline"]["aten_ops_per_step"]
+    assert levers["sgemm_gflops"] > 0
+    text = "\n".join(levers_markdown(levers))
+    assert "| smixer_tiny | baseline |" in text and "1.00x" in text
+    with pytest.raises(ValueError, match="bench variant"):
+        ops_per_step(Case("smixer_tiny", 2, "train", variant="turbo"))

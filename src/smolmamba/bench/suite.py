@@ -153,7 +153,7 @@ def run_bench(cfg: BenchConfig, out_dir: Path, log=print) -> dict:
     results["ops"] = {m: dense_ops_per_image(m) for m in models}
     for label, group_models, batch, mode in cfg.groups:
         results["rows"] += run_group(label, group_models, batch, mode, cfg, log)
-    if cfg.train and cfg.device == "cpu":  # the numba kernels are CPU kernels
+    if cfg.train and cfg.device == "cpu" and (cfg.levers_only or not cfg.quick):  # numba: CPU kernels
         from smolmamba.bench.levers import run_levers
 
         ops = {m: results["ops"].get(m) or dense_ops_per_image(m) for m in QUICK}
