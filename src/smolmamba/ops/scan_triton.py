@@ -10,25 +10,39 @@ tensors under Triton's interpreter (see triton_runtime.py). Reached as selective
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 import triton
 
 from . import scan_triton_kernels as kernels
 from .scan import position_gaps
 
-__all__ = ["BLOCK_D", "CHUNK", "MAX_TILE", "selective_scan_triton"]
+__all__ = ["CHUNK", "LAUNCH", "selective_scan_triton"]
 
 CHUNK = 32  # steps per chunk (BL), rounded down to the sequence length's power of 2
-BLOCK_D = 8  # channels per program (BD), lowered to keep BD * BN * BL within MAX_TILE
-MAX_TILE = 4096
+# per pass: (channels per program BD, largest BD * BN * BL tile, warps). Chosen from ptxas' register
+# counts for sm_90 at N=16 (forward 102, backward 239, no spills), not yet from GPU timings.
+LAUNCH = {"fwd": (8, 4096, 8), "bwd": (4, 2048, 4)}
 
 
-def _tiles(D: int, N: int, L: int, chunk: int | None, block_d: int | None) -> tuple[int, int, int]:
-    """(BD, BN, BL), powers of 2."""
+class Tiles(NamedTuple):
+    """Block sizes, powers of 2: states BN, steps per chunk BL, channels per program of each pass."""
+
+    bn: int
+    bl: int
+    bd_fwd: int
+    bd_bwd: int
+
+
+def _tiles(D: int, N: int, L: int, chunk: int | None, block_d: int | None) -> Tiles:
     bn = triton.next_power_of_2(N)
     bl = min(triton.next_power_of_2(chunk or CHUNK), triton.next_power_of_2(L))
-    bd = block_d or max(1, min(BLOCK_D, MAX_TILE // (bn * bl)))
-    return min(triton.next_power_of_2(bd), triton.next_power_of_2(D)), bn, bl
+
+    def bd(name):
+        most, tile, _ = LAUNCH[name]
+        return min(triton.next_power_of_2(block_d or max(1, min(most, tile // (bn * bl)))), triton.next_power_of_2(D))
+    return Tiles(bn, bl, bd("fwd"), bd("bwd"))
 
 
 def _acc(dtype: torch.dtype):
@@ -37,12 +51,12 @@ def _acc(dtype: torch.dtype):
 
 class _TritonScan(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, u, delta, A, B, C, D, z, delta_bias, gaps, softplus: bool, tiles: tuple[int, int, int]):
+    def forward(ctx, u, delta, A, B, C, D, z, delta_bias, gaps, softplus: bool, tiles: Tiles):
         u, delta, A, B, C = (t.contiguous() for t in (u, delta, A, B, C))
         D, z, delta_bias = (None if t is None else t.contiguous() for t in (D, z, delta_bias))
         Bsz, Dm, L = u.shape
         N = A.shape[1]
-        bd, bn, bl = tiles
+        bd, bn, bl = tiles.bd_fwd, tiles.bn, tiles.bl
         n_chunks, n_dblk = triton.cdiv(L, bl), triton.cdiv(Dm, bd)
         out = torch.empty_like(u)
         hs = torch.empty(Bsz, Dm, n_chunks, N, dtype=torch.float64 if u.dtype == torch.float64 else torch.float32,
@@ -50,7 +64,7 @@ class _TritonScan(torch.autograd.Function):
         kernels.scan_fwd_kernel[(Bsz * n_dblk,)](
             u, delta, A, B, C, D, z, delta_bias, gaps, out, hs, Dm, N, L, n_chunks, n_dblk,
             HAS_D=D is not None, HAS_Z=z is not None, HAS_BIAS=delta_bias is not None, HAS_GAPS=gaps is not None,
-            SOFTPLUS=softplus, ACC=_acc(u.dtype), BD=bd, BN=bn, BL=bl)
+            SOFTPLUS=softplus, ACC=_acc(u.dtype), BD=bd, BN=bn, BL=bl, num_warps=LAUNCH["fwd"][2])
         ctx.save_for_backward(u, delta, A, B, C, D, z, delta_bias, gaps, hs)
         ctx.softplus, ctx.tiles = softplus, tiles
         ctx.set_materialize_grads(False)
@@ -61,7 +75,7 @@ class _TritonScan(torch.autograd.Function):
         u, delta, A, B, C, D, z, delta_bias, gaps, hs = ctx.saved_tensors
         Bsz, Dm, L = u.shape
         N = A.shape[1]
-        bd, bn, bl = ctx.tiles
+        bd, bn, bl = ctx.tiles.bd_bwd, ctx.tiles.bn, ctx.tiles.bl
         n_chunks, n_dblk = triton.cdiv(L, bl), triton.cdiv(Dm, bd)
         dout = torch.zeros_like(u) if dout is None else dout.contiguous()
         dlast = None if dlast is None else dlast.contiguous()
@@ -76,7 +90,8 @@ class _TritonScan(torch.autograd.Function):
             u, delta, A, B, C, D, z, delta_bias, gaps, hs, dout, dlast, du, ddelta, dz, dBp, dCp, dAp, dDp, dbp,
             Dm, N, L, n_chunks, n_dblk, Bsz,
             HAS_D=D is not None, HAS_Z=z is not None, HAS_BIAS=delta_bias is not None, HAS_GAPS=gaps is not None,
-            HAS_DLAST=dlast is not None, SOFTPLUS=ctx.softplus, ACC=_acc(u.dtype), BD=bd, BN=bn, BL=bl)
+            HAS_DLAST=dlast is not None, SOFTPLUS=ctx.softplus, ACC=_acc(u.dtype), BD=bd, BN=bn, BL=bl,
+            num_warps=LAUNCH["bwd"][2])
         to = lambda t: None if t is None else t.sum(0).to(u.dtype)  # noqa: E731
         return du, ddelta, to(dAp), to(dBp), to(dCp), to(dDp), dz, to(dbp), None, None, None
 
@@ -85,7 +100,7 @@ def selective_scan_triton(u, delta, A, B, C, D=None, z=None, delta_bias=None, de
                           positions=None, return_last_state=False, chunk=None, block_d=None):
     """y [B, D, L] (and the last state [B, D, N]); inputs as selective_scan's, already validated.
 
-    chunk: steps per chunk (default CHUNK); block_d: channels per program (default from MAX_TILE).
+    chunk: steps per chunk (default CHUNK); block_d: channels per program (default from LAUNCH).
     """
     gaps = None if positions is None else position_gaps(positions).contiguous()
     tiles = _tiles(u.shape[1], A.shape[1], u.shape[2], chunk, block_d)
