@@ -331,3 +331,9 @@ def test_numba_equals_torch_kernel_float32_many_blocks(soft_reset, detach_reset,
     assert 0.05 < outs[0][0].mean() < 0.95
     assert torch.equal(outs[0][0], outs[1][0]) and torch.equal(outs[0][1], outs[1][1])  # bitwise forward
     torch.testing.assert_close(grads[0], grads[1], rtol=1e-5, atol=1e-6)
+
+
+def test_triton_kernel_through_lif_matches_reference():
+    # Without CUDA the Triton kernel runs in its CPU interpreter (tests/conftest.py sets TRITON_INTERPRET).
+    x = torch.randn(5, 3, 7, dtype=torch.float64, generator=torch.Generator().manual_seed(5)) + 0.7
+    _compare(x, dict(surrogate="sigmoid"), 2, kernel="triton")

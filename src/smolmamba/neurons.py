@@ -21,7 +21,7 @@ import torch
 from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 
-from smolmamba.ops import lif_cpu, lif_torch
+from smolmamba.ops import lif_cpu, lif_torch, triton_runtime
 
 # ---------------------------------------------------------------- surrogates
 
@@ -158,16 +158,20 @@ def lif_ref(
     return (spikes, torch.stack(membrane)) if return_membrane else spikes
 
 
-KERNELS = ("auto", "numba", "torch")
+KERNELS = ("auto", "numba", "triton", "torch")
 
 
 def lif_kernel(x: Tensor, surrogate: str = "sigmoid", kernel: str = "auto") -> str:
-    """Which kernel `lif(x, surrogate=..., kernel=...)` runs: 'numba' (fused, CPU float32/64, eager) or
-    'torch' (any device and dtype, traceable). An explicit kernel that cannot run is a ValueError saying why."""
+    """Which kernel `lif(x, surrogate=..., kernel=...)` runs: 'triton' (fused, CUDA; auto picks it when
+    Triton compiles there), 'numba' (fused, CPU float32/64, eager) or 'torch' (any device and dtype,
+    traceable). An explicit kernel that cannot run is a ValueError saying why."""
     if kernel not in KERNELS:
         raise ValueError(f"kernel={kernel!r} is unknown; use one of {KERNELS}")
     if kernel == "torch":
         return "torch"
+    if kernel == "triton" or (x.is_cuda and triton_runtime.compiled_available(x)):
+        triton_runtime.check_runnable("kernel='triton'", x, "kernel='torch'")
+        return "triton"
     reason = lif_cpu.unavailable_reason(x, surrogate)
     if torch.compiler.is_compiling():  # dynamo / torch.export trace torch ops, not numba calls
         reason = "torch.compile/torch.export is tracing (it traces the torch kernel)"
@@ -223,14 +227,21 @@ def lif(
     kernel: str = "auto",
 ) -> Tensor | tuple[Tensor, Tensor]:
     """Fast LIF, same math as `lif_ref`; saves only H. x [T, ...] -> spikes [T, ...] (, H [T, ...]).
-    kernel: 'auto' (fused numba kernel where it runs, see lif_kernel), 'numba' or 'torch'."""
+    kernel: 'auto' (the fused kernel of the device where it runs, see lif_kernel), 'numba', 'triton'
+    or 'torch'."""
     _check_input(x)
     _check_params(tau, v_threshold, v_reset)
     _, alpha = _resolve_surrogate(surrogate, alpha)
-    spikes, membrane = _LIFFunction.apply(
-        x, lif_kernel(x, surrogate, kernel), tau, v_threshold, v_reset, surrogate, alpha, soft_reset,
-        detach_reset, decay_input
-    )
+    which = lif_kernel(x, surrogate, kernel)
+    if which == "triton":
+        from smolmamba.ops.lif_triton import lif_triton
+
+        spikes, membrane = lif_triton(x, tau, v_threshold, v_reset, surrogate, alpha, soft_reset, detach_reset,
+                                      decay_input)
+    else:
+        spikes, membrane = _LIFFunction.apply(
+            x, which, tau, v_threshold, v_reset, surrogate, alpha, soft_reset, detach_reset, decay_input
+        )
     return (spikes, membrane) if return_membrane else spikes
 
 

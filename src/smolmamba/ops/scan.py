@@ -1,7 +1,7 @@
 """Selective scan (Mamba's S6) with pruning-aware hidden-state alignment.
 
-Letters are mamba_ssm's, and only this module (with scan_torch.py, scan_cuda.py) keeps them:
-u, delta, z: [B, D, L] (batch, channels, length); A: [D, N], N the state size;
+Letters are mamba_ssm's, and only this module (with scan_torch.py, scan_cuda.py, scan_triton.py and
+scan_triton_kernels.py) keeps them: u, delta, z: [B, D, L] (batch, channels, length); A: [D, N], N the state size;
 B, C: [B, N, L]; D, delta_bias: [D]; y: [B, D, L]; the state h: [B, D, N].
 
     delta <- softplus(delta + delta_bias)          (bias if given, softplus if delta_softplus)
@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from . import scan_cpu, scan_cuda
+from . import scan_cpu, scan_cuda, triton_runtime
 from .scan_torch import scan_core
 
 __all__ = [
@@ -46,7 +46,7 @@ __all__ = [
     "softplus",
 ]
 
-IMPLS = ("auto", "reference", "torch", "numba", "cuda")
+IMPLS = ("auto", "reference", "torch", "numba", "triton", "cuda")
 _LOWP = (torch.float16, torch.bfloat16)
 
 
@@ -110,15 +110,19 @@ def _finite(t):
 
 
 def resolve_impl(impl: str, tensor: torch.Tensor) -> str:
-    """Which impl runs for `impl` on `tensor`'s device: 'reference', 'torch' or 'cuda'."""
+    """Which impl runs for `impl` on `tensor`'s device: 'reference', 'torch', 'triton' or 'cuda'."""
     if impl not in IMPLS:
         raise ValueError(f"impl must be one of {IMPLS}, got {impl!r}")
     if impl == "auto":
+        if triton_runtime.compiled_available(tensor):
+            return "triton"
         if tensor.is_cuda:
             return "cuda" if scan_cuda.is_available() else "torch"
         return "numba" if _numba_reason(tensor) is None else "torch"
     if impl == "numba" and _numba_reason(tensor) is not None:
         raise ValueError(f"impl='numba' cannot run: {_numba_reason(tensor)}; use impl='auto' or 'torch'")
+    if impl == "triton":
+        triton_runtime.check_runnable("impl='triton'", tensor, "impl='torch'")
     if impl == "cuda":
         scan_cuda.load_selective_scan_fn()  # RuntimeError with the install command
         if not tensor.is_cuda:
@@ -236,8 +240,9 @@ def selective_scan(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_sof
     """Selective scan, y: [B, D, L] (and last state [B, D, N] if return_last_state).
 
     positions: [B, L] original indices of kept tokens (alignment, see module docstring).
-    impl: 'auto' (mamba_ssm on CUDA tensors if it imports; the fused numba core on CPU float
-    tensors; else 'torch'), 'numba', 'torch', 'reference', 'cuda'; resolve_impl(impl, u) says which ran. check_inputs: also check that u and delta are
+    impl: 'auto' (on CUDA tensors 'triton' if Triton imports, else 'cuda' if mamba_ssm does, else
+    'torch'; on CPU float tensors the fused 'numba' core), 'numba', 'torch', 'reference', 'triton',
+    'cuda'; resolve_impl(impl, u) says which ran. check_inputs: also check that u and delta are
     finite and positions valid (costs a pass over u, delta and, on GPU, a sync); shapes, dtypes
     and devices are always checked. block_size: steps per block of the 'torch' impl.
     """
@@ -252,6 +257,11 @@ def selective_scan(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_sof
             return scan_core(dt, x, A_, B_, C_, block_size)
     elif which == "numba":
         core = scan_cpu.scan_core_numba
+    elif which == "triton":
+        from .scan_triton import selective_scan_triton
+
+        return selective_scan_triton(u, delta, A, B, C, D, z, delta_bias, delta_softplus, positions,
+                                     return_last_state)
     else:
         if positions is None:
             return scan_cuda.selective_scan_cuda(
