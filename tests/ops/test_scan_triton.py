@@ -156,7 +156,7 @@ def test_low_precision_accumulates_in_float32(dtype, tol):
 def test_selective_scan_dispatches_to_triton():
     inp = make_inputs(1, 2, 2, 5, seed=28)
     assert resolve_impl("triton", inp["u"]) == "triton"
-    assert resolve_impl("auto", inp["u"]) == "torch"  # auto never picks the interpreter
+    assert resolve_impl("auto", inp["u"]) == "numba"  # auto never picks the interpreter: the CPU core
     y = selective_scan(**inp, impl="triton")
     torch.testing.assert_close(y, selective_scan_ref(**inp), rtol=1e-10, atol=1e-12)
 
@@ -167,7 +167,7 @@ def test_triton_on_cpu_without_interpreter_says_what_to_do(monkeypatch):
     inp = make_inputs(1, 2, 2, 3)
     with pytest.raises(ValueError, match="needs CUDA tensors.*impl='torch'.*TRITON_INTERPRET=1"):
         selective_scan(**inp, impl="triton")
-    assert resolve_impl("auto", inp["u"]) == "torch"
+    assert resolve_impl("auto", inp["u"]) == "numba"
 
 
 def test_missing_triton_says_how_to_install(monkeypatch):
