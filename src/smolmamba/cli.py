@@ -210,12 +210,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-masks", action="store_true", help="skip the pruning-mask figure")
     p.set_defaults(func=_cmd_compare)
 
-    from smolmamba.experiments.ablate import AblateConfig
+    from smolmamba.experiments.ablate import ALL_STUDIES, AblateConfig
 
     a = AblateConfig()
     p = sub.add_parser("ablate", help="alignment, pruner, SST-TP weights, DSTSP and deep-pruning ablations")
     p.add_argument("--dataset", default=a.dataset)
-    p.add_argument("--studies", nargs="+", default=list(a.studies), choices=list(a.studies))
+    p.add_argument("--studies", "--only", nargs="+", default=list(a.studies), choices=list(ALL_STUDIES),
+                   help="which ablations (default: all but the from-scratch 'block' and 'state' studies)")
     p.add_argument("--epochs", type=int, default=a.epochs)
     p.add_argument("--finetune-epochs", type=int, default=a.finetune_epochs)
     p.add_argument("--batch-size", type=int, default=a.batch_size)

@@ -242,7 +242,8 @@ class EnergyMeter:
             if u is not None:  # the scan's input firing rate, for the paper convention
                 scan_count.nonzero += u.nonzero
                 scan_count.elements += u.elements
-            self._count(name + ".gate", "gate").add(float(t * b * n * e), self._lif_stats.get(id(module.z_lif)))
+            if module.z_lif is not None:  # y * LIF(z); the block ablation can switch the gate off
+                self._count(name + ".gate", "gate").add(float(t * b * n * e), self._lif_stats.get(id(module.z_lif)))
         return hook
 
     def _attention_hook(self, name, module):

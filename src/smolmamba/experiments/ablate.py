@@ -5,7 +5,10 @@
    (zero-shot on the dense-trained model, and fine-tuned for SST-TP and SIV);
 3. SST-TP weights: learnable vs fixed alpha/beta (and the learned values);
 4. SMixer's DSTSP: temporal only, spatial only, both;
-5. pruning more than 60 % of the tokens (the seed's pitfall 2): accuracy vs final keep ratio.
+5. pruning more than 60 % of the tokens (the seed's pitfall 2): accuracy vs final keep ratio;
+on request (`--only block state`, each trains its variants from scratch):
+6. block: the SSM block's design choices one at a time (why SmolMamba converges slowly);
+7. state: d_state x expand -> accuracy, strict/paper energy and the scan's share of the strict total.
 """
 
 from __future__ import annotations
@@ -30,8 +33,26 @@ from smolmamba.experiments.measure import measure  # noqa: E402
 from smolmamba.io import write_json_atomic, write_text_atomic  # noqa: E402
 from smolmamba.models import create_model  # noqa: E402
 
+import torch  # noqa: E402
+
 PRUNERS = ("sst_tp", "siv", "latency", "clipped", "random", "high_siv")
 DEEP_PRUNING = ((1.0, 1.0), (0.8, 0.6), (0.6, 0.4), (0.5, 0.3), (0.4, 0.2), (0.3, 0.1))
+BLOCK_VARIANTS = {  # label -> (model, overrides); one design choice changed at a time
+    "SmolMamba as built": ("smolmamba_tiny", {}),
+    "BatchNorm instead of ScaleNorm on u": ("smolmamba_tiny", dict(u_norm="batch")),
+    "no LIF on u (real-valued scan input)": ("smolmamba_tiny", dict(u_spikes=False)),
+    "no z gate": ("smolmamba_tiny", dict(z_gate=False)),
+    "no BN + LIF after the scan": ("smolmamba_tiny", dict(y_spikes=False)),
+    "dt init up to 0.5 (Mamba: 0.1)": ("smolmamba_tiny", dict(dt_max=0.5)),
+    "surrogate alpha 2 (default 4)": ("smolmamba_tiny", dict(surrogate_alpha=2.0)),
+    "no SST-TP straight-through factor": ("smolmamba_tiny", dict(pruner_ste=False)),
+    "first pruning after block 0 (keep 0.7, 0.5, 0.4)": ("smolmamba_tiny",
+                                                         dict(prune_start=1, keep_ratios=(0.7, 0.5, 0.4))),
+    "no pruning (spiking_mamba_tiny)": ("spiking_mamba_tiny", {}),
+}
+STATE_GRID = tuple((n, e) for e in (1, 2) for n in (1, 2, 4, 8, 16))  # (d_state, expand)
+DEFAULT_STUDIES = ("alignment", "pruner", "weights", "dstsp", "deep")
+ALL_STUDIES = DEFAULT_STUDIES + ("block", "state")
 
 
 @dataclass
@@ -45,7 +66,7 @@ class AblateConfig:
     train_subset: int | None = None
     test_subset: int | None = None
     output: str = "results"
-    studies: tuple[str, ...] = ("alignment", "pruner", "weights", "dstsp", "deep")
+    studies: tuple[str, ...] = DEFAULT_STUDIES
 
 
 def variant(trained, name: str, **overrides):
@@ -71,9 +92,16 @@ class Ablation:
         self.train_cfg = CompareConfig(datasets=(cfg.dataset,), epochs=cfg.epochs, batch_size=cfg.batch_size,
                                        lr=cfg.lr, train_subset=cfg.train_subset, test_subset=cfg.test_subset,
                                        output=str(self.out))
-        self.dense, _ = self.train("spiking_mamba_tiny", "dense")
-        self.batches = test_batches(self.dense, cfg.dataset, self.train_cfg)
+        self._dense = None
+        self.batches = test_batches(create_model("smolmamba_tiny"), cfg.dataset, self.train_cfg)
         self.rows: list[dict] = []
+
+    @property
+    def dense(self):
+        """The dense-trained Spiking Mamba the zero-shot studies start from (trained on first use)."""
+        if self._dense is None:
+            self._dense, _ = self.train("spiking_mamba_tiny", "dense")
+        return self._dense
 
     def train(self, name: str, tag: str, epochs: int | None = None, init_from: Path | None = None, **overrides):
         run_dir = self.out / "runs" / tag
@@ -127,6 +155,26 @@ class Ablation:
             self.add(row("deep", f"keep {first:g}->{last:g}", measure(model, self.batches),
                          tokens_pruned=pruned))
 
+    def block(self) -> None:
+        for label, (name, overrides) in BLOCK_VARIANTS.items():
+            tag = "block_" + "".join(c if c.isalnum() else "_" for c in label)[:40]
+            model, run_dir = self.train(name, tag, **overrides)
+            self.add(row("block", label, measure(model, self.batches), **epoch_curve(run_dir)))
+
+    def state(self) -> None:
+        from smolmamba.energy import EnergyMeter
+
+        for d_state, expand in STATE_GRID:
+            model, _ = self.train("smolmamba_tiny", f"state_n{d_state}_e{expand}", d_state=d_state, expand=expand)
+            m = measure(model, self.batches)
+            with EnergyMeter(model) as meter, torch.inference_mode():
+                model.eval()(self.batches[0][0])
+            report = meter.report("strict")
+            scan = sum(r["energy_uj"] for r in report.layers if r["kind"] == "scan")
+            self.add(row("state", f"d_state {d_state}, expand {expand}", m, d_state=d_state, expand=expand,
+                         energy_uj_paper=m["energy_uj_paper"], scan_share_strict=scan / report.totals["energy_uj"],
+                         params=sum(p.numel() for p in model.parameters())))
+
     def write(self) -> Path:
         write_json_atomic(self.out / "ablations.json", {"config": self.cfg.__dict__, "rows": self.rows})
         lines = []
@@ -151,11 +199,21 @@ class Ablation:
         plt.close(fig)
 
 
+def epoch_curve(run_dir: Path) -> dict:
+    """Training loss and accuracy per epoch from the run's metrics.csv (how fast it converged)."""
+    import csv
+
+    with open(run_dir / "metrics.csv") as f:
+        rows = list(csv.DictReader(f))
+    return {"train_loss_per_epoch": [round(float(r["train_loss"]), 4) for r in rows],
+            "train_acc_per_epoch": [round(float(r["train_acc"]), 2) for r in rows]}
+
+
 def run_ablate(cfg: AblateConfig, log=print) -> Path:
     """Run the chosen studies; -> the results folder."""
-    unknown = set(cfg.studies) - set(AblateConfig.studies)
+    unknown = set(cfg.studies) - set(ALL_STUDIES)
     if unknown:
-        raise ValueError(f"unknown ablation(s) {sorted(unknown)}; choose from {AblateConfig.studies}")
+        raise ValueError(f"unknown ablation(s) {sorted(unknown)}; choose from {ALL_STUDIES}")
     start = time.perf_counter()
     ablation = Ablation(cfg, log)
     for study in cfg.studies:

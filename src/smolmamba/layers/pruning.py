@@ -166,10 +166,10 @@ class TokenPruner(nn.Module):
     so alpha and beta receive gradient.
     """
 
-    def __init__(self, name: str, keep_ratio: float, num_original: int):
+    def __init__(self, name: str, keep_ratio: float, num_original: int, straight_through: bool = True):
         super().__init__()
         check_pruner_name(name)
-        self.name = name
+        self.name, self.straight_through = name, straight_through
         self.keep_ratio = keep_ratio
         self.k = keep_count(keep_ratio, num_original)
         self.score = PRUNERS[name]()
@@ -179,7 +179,8 @@ class TokenPruner(nn.Module):
         k = min(self.k, spikes.shape[2])
         index = select_tokens(importance.detach(), k)
         kept_spikes = gather_tokens(spikes, index)
-        if isinstance(self.score, SSTTP) and self.score.raw_weights.requires_grad and torch.is_grad_enabled():
+        if (self.straight_through and isinstance(self.score, SSTTP) and self.score.raw_weights.requires_grad
+                and torch.is_grad_enabled()):
             kept_importance = torch.gather(importance, 1, index)  # (B, k)
             factor = (kept_importance - kept_importance.detach()) + 1.0  # exactly 1
             kept_spikes = kept_spikes * factor.unsqueeze(0).unsqueeze(-1)

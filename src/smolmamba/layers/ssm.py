@@ -9,6 +9,7 @@ u = 0 and delta = softplus(delta_bias): exactly what pruning-aware alignment ass
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
@@ -51,6 +52,17 @@ class ScanDirection(nn.Module):
         )
 
 
+@dataclass(frozen=True)
+class SSMVariant:
+    """The block's design choices, switchable for `smolmamba ablate --only block`; defaults = the model."""
+
+    u_norm: str = "scale"  # scale (keeps silent tokens at u = 0) | batch
+    u_spikes: bool = True  # LIF on u before the scan
+    z_gate: bool = True  # y * LIF(BN(z))
+    y_spikes: bool = True  # BN -> LIF after the scan, so out_proj sees spikes
+    dt_max: float = 0.1  # upper end of the log-uniform dt init (Mamba: 1e-3 .. 1e-1)
+
+
 class SpikingSSM(nn.Module):
     """in_proj (spikes) -> u, z; LIF(ScaleNorm(u)) -> bidirectional scan -> * LIF(BN(z)) -> BN -> LIF
     -> out_proj -> BN. u's norm does not centre (a silent token keeps u = 0); z and the scan output
@@ -61,28 +73,32 @@ class SpikingSSM(nn.Module):
     """
 
     def __init__(self, dim: int, expand: int, d_state: int, dt_rank: int | None, lif_kwargs: dict,
-                 scan_impl: str = "auto"):
+                 scan_impl: str = "auto", variant: SSMVariant | None = None):
         super().__init__()
+        v = variant or SSMVariant()
         d_inner = expand * dim
         dt_rank = dt_rank or math.ceil(dim / 16)
-        self.d_inner, self.scan_impl = d_inner, scan_impl
+        self.d_inner, self.scan_impl, self.variant = d_inner, scan_impl, v
         self.in_proj = nn.Linear(dim, 2 * d_inner, bias=False)
-        self.u_norm = ScaleNorm(d_inner)
-        self.u_lif = LIF(**lif_kwargs)
-        self.z_norm = nn.BatchNorm1d(d_inner)
-        self.z_lif = LIF(**lif_kwargs)
-        self.forward_dir = ScanDirection(d_inner, d_state, dt_rank)
-        self.backward_dir = ScanDirection(d_inner, d_state, dt_rank)
-        self.y_norm = nn.BatchNorm1d(d_inner)
-        self.y_lif = LIF(**lif_kwargs)
+        self.u_norm = ScaleNorm(d_inner) if v.u_norm == "scale" else nn.BatchNorm1d(d_inner)
+        self.u_lif = LIF(**lif_kwargs) if v.u_spikes else None
+        self.z_norm = nn.BatchNorm1d(d_inner) if v.z_gate else None
+        self.z_lif = LIF(**lif_kwargs) if v.z_gate else None
+        self.forward_dir = ScanDirection(d_inner, d_state, dt_rank, dt_max=v.dt_max)
+        self.backward_dir = ScanDirection(d_inner, d_state, dt_rank, dt_max=v.dt_max)
+        self.y_norm = nn.BatchNorm1d(d_inner) if v.y_spikes else None
+        self.y_lif = LIF(**lif_kwargs) if v.y_spikes else None
         self.out_proj = nn.Linear(d_inner, dim, bias=False)
         self.out_norm = nn.BatchNorm1d(dim)
 
     def forward(self, s: Tensor, positions: Tensor | None, align: bool) -> tuple[Tensor, Tensor]:
         t, b, n, _ = s.shape
         u, z = self.in_proj(s).chunk(2, dim=-1)  # (T, B, N, E) each
-        u = self.u_lif(self.u_norm(u)).flatten(0, 1)  # (TB, N, E) spikes
-        z = self.z_lif(self.z_norm(z.flatten(0, 2)).view(t, b, n, -1))  # (T, B, N, E) spikes
+        if isinstance(self.u_norm, ScaleNorm):
+            u = self.u_norm(u)
+        else:  # ablation: a centring BatchNorm gives silent tokens u != 0 (alignment no longer exact)
+            u = self.u_norm(u.flatten(0, 2)).view(t, b, n, -1)
+        u = (u if self.u_lif is None else self.u_lif(u)).flatten(0, 1)  # (TB, N, E) spikes
         scan_pos = positions.repeat(t, 1) if (align and positions is not None) else None  # (TB, N)
         fwd, bwd = self.forward_dir.params(u), self.backward_dir.params(u)
         with record_function("smolmamba::scan"):  # a label for `smolmamba bench`'s profile
@@ -90,8 +106,10 @@ class SpikingSSM(nn.Module):
             # once, so the scan's per-call value checks (passes over u, delta, positions) are skipped
             y = bidirectional_scan(fwd, bwd, positions=scan_pos, impl=self.scan_impl,
                                    check_inputs=False)  # (TB, E, N)
-        y = y.transpose(1, 2).unflatten(0, (t, b)) * z  # (T, B, N, E)
-        gated = self.y_norm(y.flatten(0, 2)).view(t, b, n, -1)
-        out = self.out_proj(self.y_lif(gated))
+        y = y.transpose(1, 2).unflatten(0, (t, b))  # (T, B, N, E)
+        if self.z_lif is not None:
+            y = y * self.z_lif(self.z_norm(z.flatten(0, 2)).view(t, b, n, -1))  # gated by spikes
+        gated = y if self.y_lif is None else self.y_lif(self.y_norm(y.flatten(0, 2)).view(t, b, n, -1))
+        out = self.out_proj(gated)
         out = self.out_norm(out.flatten(0, 2)).view(t, b, n, -1)
         return out, y

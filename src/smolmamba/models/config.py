@@ -42,7 +42,16 @@ class ModelCfg:
     v_threshold: float = 1.0
     surrogate: str = "sigmoid"
     detach_reset: bool = False
-    lif_kernel: str = "auto"  # auto | numba | torch: the fused CPU kernel or plain torch ops (neurons.lif)
+    lif_kernel: str = "auto"  # auto | numba | triton | torch (neurons.lif_kernel)
+    surrogate_alpha: float | None = None  # surrogate sharpness; None: the surrogate's default (sigmoid: 4)
+    # design switches of the SSM block and the pruner (defaults = the model; `smolmamba ablate --only block`)
+    u_norm: str = "scale"  # scale | batch: the norm before the scan's input LIF
+    u_spikes: bool = True  # LIF on u before the scan
+    z_gate: bool = True  # gate the scan output by LIF(BN(z))
+    y_spikes: bool = True  # BN -> LIF after the scan
+    dt_max: float = 0.1  # dt init upper end (log-uniform from 1e-3)
+    prune_start: int = 0  # first block that may start a pruning stage (0: the first block prunes)
+    pruner_ste: bool = True  # SST-TP's straight-through factor (gradient to its alpha, beta)
     extra: dict = field(default_factory=dict)  # mixer-specific options of the peers
 
     def __post_init__(self):
@@ -60,7 +69,8 @@ class ModelCfg:
     @property
     def lif_kwargs(self) -> dict:
         return {"tau": self.tau, "v_threshold": self.v_threshold, "surrogate": self.surrogate,
-                "detach_reset": self.detach_reset, "kernel": self.lif_kernel}
+                "detach_reset": self.detach_reset, "kernel": self.lif_kernel,
+                "alpha": self.surrogate_alpha}
 
     def replace(self, **overrides) -> "ModelCfg":
         """A copy with some fields changed; an unknown field is a ValueError naming it."""
@@ -77,6 +87,10 @@ def validate(cfg: ModelCfg) -> None:
         raise ValueError(f"time_steps must be >= 1, got {cfg.time_steps}")
     if cfg.depth < 1:
         raise ValueError(f"depth must be >= 1, got {cfg.depth}")
+    if cfg.u_norm not in ("scale", "batch"):
+        raise ValueError(f"u_norm must be 'scale' or 'batch', got {cfg.u_norm!r}")
+    if not 0 <= cfg.prune_start < cfg.depth:
+        raise ValueError(f"prune_start={cfg.prune_start} must lie in [0, depth={cfg.depth})")
     if cfg.events and cfg.in_chans != 2:
         raise ValueError(f"event models take 2 polarity channels; got in_chans={cfg.in_chans}")
     if cfg.mixer not in MIXER_NAMES:
@@ -96,9 +110,10 @@ def validate(cfg: ModelCfg) -> None:
                 f"keep_ratios must not increase from stage to stage (pruned tokens do not come back), "
                 f"got {list(cfg.keep_ratios)}"
             )
-        if len(cfg.keep_ratios) > cfg.depth:
+        if len(cfg.keep_ratios) > cfg.depth - cfg.prune_start:
             raise ValueError(
-                f"{len(cfg.keep_ratios)} pruning stages need at least as many blocks; depth={cfg.depth}"
+                f"{len(cfg.keep_ratios)} pruning stages need at least as many blocks from prune_start="
+                f"{cfg.prune_start}; depth={cfg.depth}"
             )
 
 

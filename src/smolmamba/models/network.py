@@ -17,19 +17,21 @@ from smolmamba.layers.dstsp import DSTSP, FusingTokenPruner, with_fused_position
 from smolmamba.layers.patch_embed import SpikingPatchEmbed, check_finite, check_input
 from smolmamba.layers.pruning import TokenPruner
 from smolmamba.layers.smixer import SpikingTokenMixer
-from smolmamba.layers.ssm import SpikingSSM
+from smolmamba.layers.ssm import SpikingSSM, SSMVariant
 from smolmamba.models.config import ModelCfg
 
 
-def stage_starts(depth: int, num_stages: int) -> list[int]:
-    """Index of the first block of each of num_stages near-equal stages."""
-    return [(s * depth + num_stages - 1) // num_stages for s in range(num_stages)]
+def stage_starts(depth: int, num_stages: int, first: int = 0) -> list[int]:
+    """Index of the first block of each of num_stages near-equal stages of blocks first..depth-1."""
+    span = depth - first
+    return [first + (s * span + num_stages - 1) // num_stages for s in range(num_stages)]
 
 
 def build_mixer(cfg: ModelCfg) -> nn.Module:
     """The token mixer named by cfg.mixer."""
     if cfg.mixer == "ssm":
-        return SpikingSSM(cfg.embed_dim, cfg.expand, cfg.d_state, cfg.dt_rank, cfg.lif_kwargs, cfg.scan_impl)
+        variant = SSMVariant(cfg.u_norm, cfg.u_spikes, cfg.z_gate, cfg.y_spikes, cfg.dt_max)
+        return SpikingSSM(cfg.embed_dim, cfg.expand, cfg.d_state, cfg.dt_rank, cfg.lif_kwargs, cfg.scan_impl, variant)
     if cfg.mixer == "ssa":
         return SpikingSelfAttention(cfg.embed_dim, cfg.num_heads, cfg.lif_kwargs, cfg.attn_scale)
     if cfg.mixer == "smixer":  # one extra W_M row/column for a fused token
@@ -41,7 +43,7 @@ def build_pruner(cfg: ModelCfg, keep_ratio: float) -> TokenPruner:
     """A block's pruner: keep the top tokens; with cfg.fuse_pruned merge the rest (EViT)."""
     if cfg.fuse_pruned:
         return FusingTokenPruner(cfg.pruner, keep_ratio, cfg.num_tokens, cfg.lif_kwargs)
-    return TokenPruner(cfg.pruner, keep_ratio, cfg.num_tokens)
+    return TokenPruner(cfg.pruner, keep_ratio, cfg.num_tokens, straight_through=cfg.pruner_ste)
 
 
 def build_input_pruner(cfg: ModelCfg) -> nn.Module | None:
@@ -64,7 +66,7 @@ class SpikingVisionNet(nn.Module):
         self.check_finite = check_finite
         self.patch_embed = SpikingPatchEmbed(cfg.img_size, cfg.patch_size, cfg.in_chans, cfg.embed_dim,
                                              cfg.lif_kwargs)
-        starts = stage_starts(cfg.depth, len(cfg.keep_ratios)) if cfg.prunes else []
+        starts = stage_starts(cfg.depth, len(cfg.keep_ratios), cfg.prune_start) if cfg.prunes else []
         self.stage_starts = starts
         blocks = []
         for i in range(cfg.depth):
