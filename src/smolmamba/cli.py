@@ -28,8 +28,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     import yaml
 
     from smolmamba.train.config import load_config
-    from smolmamba.train.loop import TrainingInterrupted
     from smolmamba.train.loop import main as train_main
+    from smolmamba.train.signals import TrainingInterrupted
 
     overrides = list(args.overrides) + ([f"resume={args.resume}"] if args.resume else [])
     try:
