@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
@@ -26,26 +25,13 @@ from smolmamba.experiments.compare import (  # noqa: E402
     test_batches,
     train_one,
 )
+from smolmamba.experiments.config import AblateConfig  # noqa: E402
 from smolmamba.experiments.measure import measure  # noqa: E402
 from smolmamba.io import write_json_atomic, write_text_atomic  # noqa: E402
 from smolmamba.models import create_model  # noqa: E402
 
 PRUNERS = ("sst_tp", "siv", "latency", "clipped", "random", "high_siv")
 DEEP_PRUNING = ((1.0, 1.0), (0.8, 0.6), (0.6, 0.4), (0.5, 0.3), (0.4, 0.2), (0.3, 0.1))
-
-
-@dataclass
-class AblateConfig:
-    dataset: str = "digits"
-    epochs: int = 4
-    finetune_epochs: int = 1
-    batch_size: int = 32
-    lr: float = 5e-3
-    seed: int = 0
-    train_subset: int | None = None
-    test_subset: int | None = None
-    output: str = "results"
-    studies: tuple[str, ...] = ("alignment", "pruner", "weights", "dstsp", "deep")
 
 
 def variant(trained, name: str, **overrides):
