@@ -16,7 +16,7 @@ from safetensors.torch import load_file
 
 from smolmamba import cli
 from smolmamba.train import checkpoint as ckpt
-from smolmamba.train import loop
+from smolmamba.train import epoch, loop
 from smolmamba.train.config import load_config
 
 CONFIG = Path(__file__).parents[1] / "configs" / "digits_smolmamba_tiny.yaml"
@@ -129,14 +129,14 @@ def test_sigterm_saves_and_says_how_to_resume(reference, tmp_path):
 
 def test_sigint_in_process_saves_last(tmp_path, monkeypatch, capsys):
     """The handler finishes the step in progress, saves last/, and restores the previous handlers."""
-    real_lr_at = loop.lr_at
+    real_lr_at = epoch.lr_at
 
     def lr_at(step, *args):
         if step == 1:
             signal.raise_signal(signal.SIGINT)  # arrives during step 2 (index 1)
         return real_lr_at(step, *args)
 
-    monkeypatch.setattr(loop, "lr_at", lr_at)
+    monkeypatch.setattr(epoch, "lr_at", lr_at)  # looked up by train_one_epoch
     before = signal.getsignal(signal.SIGINT)
     out = tmp_path / "run"
     code = cli.main(["train", "--config", str(CONFIG), *OPTIONS, f"output={out}"])

@@ -28,8 +28,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     import yaml
 
     from smolmamba.train.config import load_config
-    from smolmamba.train.loop import TrainingInterrupted
     from smolmamba.train.loop import main as train_main
+    from smolmamba.train.signals import TrainingInterrupted
 
     overrides = list(args.overrides) + ([f"resume={args.resume}"] if args.resume else [])
     try:
@@ -81,7 +81,8 @@ def _cmd_energy(args: argparse.Namespace) -> int:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from smolmamba.experiments.compare import CompareConfig, run_compare
+    from smolmamba.experiments.compare import run_compare
+    from smolmamba.experiments.config import CompareConfig
 
     roots = dict(pair.split("=", 1) for pair in args.data_root)
     cfg = CompareConfig(roles=tuple(args.models), datasets=tuple(args.datasets), data_roots=roots,
@@ -95,7 +96,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 
 def _cmd_ablate(args: argparse.Namespace) -> int:
-    from smolmamba.experiments.ablate import AblateConfig, run_ablate
+    from smolmamba.experiments.ablate import run_ablate
+    from smolmamba.experiments.config import AblateConfig
 
     run_ablate(AblateConfig(dataset=args.dataset, epochs=args.epochs, finetune_epochs=args.finetune_epochs,
                             batch_size=args.batch_size, lr=args.lr, seed=args.seed,
@@ -189,7 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", default=None, help="write the report(s) here")
     p.set_defaults(func=_cmd_energy)
 
-    from smolmamba.experiments.compare import ROLES, CompareConfig
+    from smolmamba.experiments.config import ALL_STUDIES, ROLES, AblateConfig, CompareConfig
 
     d = CompareConfig()
     p = sub.add_parser("compare", help="train SmolMamba and its peers side by side; tables and plots")
@@ -209,8 +211,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-sweep", action="store_true", help="skip the keep-ratio sweep")
     p.add_argument("--no-masks", action="store_true", help="skip the pruning-mask figure")
     p.set_defaults(func=_cmd_compare)
-
-    from smolmamba.experiments.ablate import ALL_STUDIES, AblateConfig
 
     a = AblateConfig()
     p = sub.add_parser("ablate", help="alignment, pruner, SST-TP weights, DSTSP and deep-pruning ablations")

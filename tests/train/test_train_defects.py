@@ -6,7 +6,8 @@ from smolmamba.data.model_input import model_batches
 from smolmamba.models import create_model
 from smolmamba.models.network import tokens_per_stage
 from smolmamba.train.config import TrainConfig
-from smolmamba.train.loop import evaluate, make_optimizer
+from smolmamba.train.epoch import evaluate
+from smolmamba.train.setup import make_optimizer
 
 
 def test_a_log_and_d_are_not_weight_decayed():

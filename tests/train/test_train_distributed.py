@@ -23,7 +23,8 @@ from safetensors.torch import load_file
 
 from smolmamba.models import create_model
 from smolmamba.train.config import load_config
-from smolmamba.train.loop import epoch_batches, main
+from smolmamba.train.loop import main
+from smolmamba.train.setup import epoch_batches
 
 from train_helpers import TINY_MODEL, tiny_overrides
 

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from smolmamba.bench.profile import COMPONENTS
-from smolmamba.bench.suite import headline_batch, suite_models
+from smolmamba.bench.plan import headline_batch, suite_models
 from smolmamba.io import write_text_atomic
 
 BEGIN, END = "<!-- smolmamba bench: begin -->", "<!-- smolmamba bench: end -->"

@@ -21,24 +21,11 @@ import torch
 
 from smolmamba.bench.cases import Case, build_inputs
 from smolmamba.bench.measure import summarise_times
+from smolmamba.bench.plan import CIFAR, IMAGENET, QUICK, headline_batch, suite_models
 from smolmamba.bench.profile import component_breakdown
+from smolmamba.bench.report import evaluate_targets, render_markdown
 from smolmamba.io import write_json_atomic, write_text_atomic
 from smolmamba.runtime import tune_cpu_allocator
-
-# Order matters: the pruned model, its dense twin (the tables' baseline, listed second), naive pruning, peers.
-CIFAR = ("smolmamba_cifar", "spiking_mamba_cifar", "smolmamba_naive_cifar", "spikformer_4_384", "smixer_cifar")
-IMAGENET = ("smolmamba_imagenet", "spiking_mamba_imagenet", "spikformer_8_512")
-QUICK = ("smolmamba_tiny", "spiking_mamba_tiny", "smolmamba_naive_tiny", "spikformer_tiny", "smixer_tiny")
-
-
-def suite_models(quick: bool) -> tuple[str, ...]:
-    """The small-image models of the suite: (pruned, dense twin, naive, peers...)."""
-    return QUICK if quick else CIFAR
-
-
-def headline_batch(quick: bool) -> int:
-    """The batch at which the targets are judged and the profile is taken."""
-    return 8 if quick else 64
 
 
 @dataclass
@@ -142,8 +129,6 @@ def run_group(label: str, models, batch: int, mode: str, cfg: BenchConfig, log) 
 
 def run_bench(cfg: BenchConfig, out_dir: Path, log=print) -> dict:
     """Run the suite; write bench.json and bench.md into out_dir; return the results."""
-    from smolmamba.bench.report import evaluate_targets, render_markdown
-
     cfg = cfg.resolved()
     torch.set_num_threads(cfg.threads)
     started = time.time()

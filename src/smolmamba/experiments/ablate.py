@@ -14,7 +14,6 @@ on request (`--only block state`, each trains its variants from scratch):
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
@@ -29,6 +28,7 @@ from smolmamba.experiments.compare import (  # noqa: E402
     test_batches,
     train_one,
 )
+from smolmamba.experiments.config import ALL_STUDIES, AblateConfig  # noqa: E402
 from smolmamba.experiments.measure import measure  # noqa: E402
 from smolmamba.io import write_json_atomic, write_text_atomic  # noqa: E402
 from smolmamba.models import create_model  # noqa: E402
@@ -51,22 +51,7 @@ BLOCK_VARIANTS = {  # label -> (model, overrides); one design choice changed at 
     "no pruning (spiking_mamba_tiny)": ("spiking_mamba_tiny", {}),
 }
 STATE_GRID = tuple((n, e) for e in (1, 2) for n in (1, 2, 4, 8, 16))  # (d_state, expand)
-DEFAULT_STUDIES = ("alignment", "pruner", "weights", "dstsp", "deep")
-ALL_STUDIES = DEFAULT_STUDIES + ("block", "state")
 
-
-@dataclass
-class AblateConfig:
-    dataset: str = "digits"
-    epochs: int = 4
-    finetune_epochs: int = 1
-    batch_size: int = 32
-    lr: float = 5e-3
-    seed: int = 0
-    train_subset: int | None = None
-    test_subset: int | None = None
-    output: str = "results"
-    studies: tuple[str, ...] = DEFAULT_STUDIES
 
 
 def variant(trained, name: str, **overrides):

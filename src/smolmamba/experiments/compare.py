@@ -11,43 +11,17 @@ import dataclasses
 import json
 import statistics
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
 from smolmamba.data.model_input import model_batches
+from smolmamba.experiments.config import EVENT_DATASETS, ROLES, CompareConfig
 from smolmamba.experiments.measure import measure
 from smolmamba.io import write_json_atomic, write_text_atomic
 from smolmamba.models import create_model
 
-# role -> registered model for (image data, event data); all within 10 % of each other's parameters
-ROLES = {
-    "smolmamba": ("smolmamba_tiny", "smolmamba_tiny_events"),
-    "spiking_mamba": ("spiking_mamba_tiny", "spiking_mamba_tiny_events"),
-    "spikformer": ("spikformer_tiny", "spikformer_tiny_events"),
-    "smixer_dstsp": ("smixer_tiny", "smixer_tiny_events"),
-    "smolmamba_naive": ("smolmamba_naive_tiny", "smolmamba_naive_tiny_events"),
-}
-EVENT_DATASETS = ("nmnist_digits", "dvs_gesture", "cifar10_dvs")
 SWEEP_SCALES = (1.5, 1.0, 0.75, 0.5, 0.3)  # multiply the default keep ratios (capped at 1)
-
-
-@dataclass
-class CompareConfig:
-    roles: tuple[str, ...] = tuple(ROLES)  # which models (roles of ROLES, or registered names)
-    datasets: tuple[str, ...] = ("digits", "nmnist_digits")
-    data_roots: dict = field(default_factory=dict)  # dataset -> folder, for the user's own data
-    epochs: int = 4
-    seeds: int = 1
-    batch_size: int = 32  # the recipe of configs/digits_smolmamba_tiny.yaml, for every model
-    lr: float = 5e-3
-    augment: bool = False  # a few epochs on 2 cores favour no augmentation
-    train_subset: int | None = None  # first n training samples (quick runs)
-    test_subset: int | None = None  # first n test samples for the measurements (quick runs)
-    output: str = "results"  # results/<timestamp>/ is created inside
-    sweep: bool = True  # keep-ratio sweep of SmolMamba
-    masks: bool = True  # pruning-mask figure
 
 
 def model_name(role: str, dataset: str) -> str:

@@ -17,17 +17,15 @@ DSTSP defaults follow seed 003: P_S = 0.30, T' = 1, dropped tokens merged into a
 
 from __future__ import annotations
 
+from smolmamba.models import presets
 from smolmamba.models.config import ModelCfg
+from smolmamba.models.presets import TINY, TINY_EVENTS
 from smolmamba.models.registry import register_model
-from smolmamba.models.smolmamba import TINY, TINY_EVENTS
 
-CIFAR = dict(img_size=32, patch_size=4, in_chans=3, num_classes=10, embed_dim=384, depth=4, num_heads=12,
-             time_steps=4)
-IMAGENET_512 = dict(img_size=224, patch_size=16, in_chans=3, num_classes=1000, embed_dim=512, depth=8,
-                    num_heads=8, time_steps=4)
+CIFAR = dict(presets.CIFAR, num_heads=12)
+IMAGENET_512 = dict(presets.IMAGENET_INPUT, embed_dim=512, depth=8, num_heads=8)
 IMAGENET_768 = dict(IMAGENET_512, embed_dim=768, num_heads=12)
-DVS = dict(img_size=128, patch_size=16, in_chans=2, events=True, num_classes=10, embed_dim=256, depth=2,
-           num_heads=16, time_steps=16)
+DVS = dict(presets.DVS, num_heads=16)
 
 SSA = dict(mixer="ssa", pruner=None)
 SSA_TINY = dict(SSA, num_heads=2)

@@ -1,4 +1,8 @@
-"""Write-once model registry (timm-style): a name files a function that returns a ModelCfg."""
+"""Write-once model registry (timm-style): a name files a function that returns a ModelCfg.
+
+Names only: the registry imports no variant module. The variants (smolmamba.py, peers.py) register
+when smolmamba.models is imported, which Python does before any of its submodules, this one included.
+"""
 
 from __future__ import annotations
 
@@ -21,13 +25,11 @@ def register_model(fn: Callable[[], ModelCfg]) -> Callable[[], ModelCfg]:
 
 def list_models(filter: str = "") -> list[str]:
     """Registered names containing `filter`, sorted."""
-    _load_entrypoints()
     return sorted(n for n in _REGISTRY if filter in n)
 
 
 def model_cfg(name: str, **overrides) -> ModelCfg:
     """The config of a registered model with overrides applied (unknown keys are errors)."""
-    _load_entrypoints()
     if name not in _REGISTRY:
         close = difflib.get_close_matches(name, _REGISTRY, n=3)
         hint = f"; closest: {close}" if close else ""
@@ -40,9 +42,3 @@ def create_model(name: str, **overrides):
     from smolmamba.models.network import SpikingVisionNet
 
     return SpikingVisionNet(model_cfg(name, **overrides))
-
-
-def _load_entrypoints() -> None:
-    """Import the modules whose decorators fill the registry."""
-    import smolmamba.models.peers  # noqa: F401
-    import smolmamba.models.smolmamba  # noqa: F401

@@ -7,17 +7,13 @@ chosen so their parameter counts lie within 10 % of Spikformer-4-384 (9.32M) and
 
 from __future__ import annotations
 
+from smolmamba.models import presets
 from smolmamba.models.config import ModelCfg
+from smolmamba.models.presets import CIFAR, TINY, TINY_EVENTS
 from smolmamba.models.registry import register_model
 
-TINY = dict(img_size=16, patch_size=2, in_chans=1, num_classes=10, embed_dim=64, depth=4, time_steps=4,
-            d_state=8)
-TINY_EVENTS = dict(TINY, in_chans=2, events=True, time_steps=4)
-CIFAR = dict(img_size=32, patch_size=4, in_chans=3, num_classes=10, embed_dim=384, depth=4, time_steps=4)
-IMAGENET = dict(img_size=224, patch_size=16, in_chans=3, num_classes=1000, embed_dim=384, depth=12,
-                time_steps=4)
-DVS = dict(img_size=128, patch_size=16, in_chans=2, events=True, num_classes=10, embed_dim=256, depth=2,
-           time_steps=16, keep_ratios=(0.7, 0.5))
+IMAGENET = dict(presets.IMAGENET_INPUT, embed_dim=384, depth=12)
+DVS = dict(presets.DVS, keep_ratios=(0.7, 0.5))
 
 DENSE = dict(pruner=None)
 NAIVE = dict(align=False)

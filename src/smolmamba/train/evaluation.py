@@ -9,7 +9,8 @@ from __future__ import annotations
 from smolmamba.models import count_parameters
 from smolmamba.train import checkpoint as ckpt
 from smolmamba.train.distributed import DistInfo, pick_device
-from smolmamba.train.loop import eval_loader, evaluate
+from smolmamba.train.epoch import evaluate
+from smolmamba.train.setup import eval_loader
 
 
 def evaluate_checkpoint(path, dataset: str, data_root=None, split: str = "test", batch_size: int = 64,

@@ -62,3 +62,14 @@ def _fmt(v) -> str:
     if v is None:
         return ""
     return f"{v:.6g}" if isinstance(v, float) else str(v)
+
+
+def summary(row: dict) -> str:
+    """One line per epoch: train loss and accuracy, test loss and top-1 (EMA), seconds."""
+    text = (f"epoch {row['epoch']} step {row['step']}: train loss {row['train_loss']:.4f} "
+            f"acc {row['train_acc']:.2f}% ({row['train_img_s']:.0f} img/s)")
+    if "test_top1" in row:
+        text += f", test loss {row['test_loss']:.4f} top-1 {row['test_top1']:.2f}%"
+        if row.get("ema_top1") is not None:
+            text += f" (ema {row['ema_top1']:.2f}%)"
+    return text + f", {row['epoch_s']:.1f} s"
