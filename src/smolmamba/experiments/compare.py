@@ -18,6 +18,7 @@ import torch
 from smolmamba.data.model_input import model_batches
 from smolmamba.experiments.config import EVENT_DATASETS, ROLES, CompareConfig
 from smolmamba.experiments.measure import measure
+from smolmamba.experiments.stats import mean_interval
 from smolmamba.io import write_json_atomic, write_text_atomic
 from smolmamba.models import create_model
 
@@ -78,9 +79,11 @@ def summarise(rows: list[dict]) -> list[dict]:
     for (dataset, role), rs in groups.items():
         accs = [r["top1"] for r in rs]
         mean = lambda k: statistics.fmean(r[k] for r in rs)  # noqa: E731
+        interval = mean_interval(accs)
         out.append({
             "dataset": dataset, "role": role, "model": rs[0]["model"], "seeds": len(rs),
             "top1_mean": statistics.fmean(accs), "top1_std": statistics.stdev(accs) if len(accs) > 1 else 0.0,
+            "top1_ci95": [interval.lo, interval.hi], "top1_by_seed": {r["seed"]: r["top1"] for r in rs},
             "params": rs[0]["params"], "mean_firing_rate": mean("mean_firing_rate"),
             "tokens_per_stage": rs[0]["tokens_per_stage"], "macs": mean("macs"), "acs": mean("acs"),
             "energy_uj": mean("energy_uj"), "energy_uj_paper": mean("energy_uj_paper"),
@@ -138,19 +141,24 @@ def write_tables(out: Path, rows: list[dict], summary: list[dict], sweep: list[d
     return md
 
 
+def _interval(row: dict) -> str:
+    lo, hi = row.get("top1_ci95") or (None, None)
+    return "- (1 seed)" if lo is None or row["seeds"] < 2 else f"{lo:.2f} to {hi:.2f}"
+
+
 def fmt(v, spec=".2f"):
     return "-" if v is None else format(v, spec)
 
 
 def markdown_table(summary: list[dict]) -> str:
-    head = ("| data | model | params | top-1 % (mean ± sd, seeds) | firing rate | tokens per stage | "
+    head = ("| data | model | params | top-1 % (mean ± sd, seeds) | 95 % interval | firing rate | tokens per stage | "
             "MMAC | MAC(M) | AC(M) | energy µJ (strict) | energy µJ (paper) | x vs Spikformer | "
             "x vs Spiking Mamba | img/s |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in summary:
         lines.append(
             f"| {r['dataset']} | {r['model']} | {r['params'] / 1e3:.0f}k | {r['top1_mean']:.2f} ± "
-            f"{r['top1_std']:.2f} ({r['seeds']}) | {r['mean_firing_rate']:.3f} | {r['tokens_per_stage']} | "
+            f"{r['top1_std']:.2f} ({r['seeds']}) | {_interval(r)} | {r['mean_firing_rate']:.3f} | {r['tokens_per_stage']} | "
             f"{(r['macs'] + r['acs']) / 1e6:.2f} | {r['macs'] / 1e6:.2f} | {r['acs'] / 1e6:.2f} | "
             f"{r['energy_uj']:.2f} | {r['energy_uj_paper']:.2f} | {fmt(r['energy_ratio_vs_spikformer'])} "
             f"({fmt(r['energy_ratio_vs_spikformer_paper'])}) | {fmt(r['energy_ratio_vs_spiking_mamba'])} "
