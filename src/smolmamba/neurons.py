@@ -10,66 +10,21 @@ One step (k = 1 - 1/tau):
     hard reset: V_t = H_t * (1 - S_t) + V_reset * S_t
     soft reset: V_t = H_t - S_t * V_th
 `lif_ref` runs the loop under autograd; `lif` runs it without a graph and backpropagates
-through time by hand, saving only H, with a fused numba kernel on CPU (ops/lif_cpu.py) or plain
-torch ops elsewhere (ops/lif_torch.py); `lif_kernel` says which.
+through time by hand, saving only H, with a fused kernel (numba on CPU, ops/lif_cpu.py; Triton on
+CUDA, ops/lif_triton.py) or plain torch ops (ops/lif_torch.py); `lif_kernel` says which.
+Surrogate gradients are in surrogates.py.
 """
 
-import math
-from typing import Callable, NamedTuple
+from typing import Callable
 
 import torch
 from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 
 from smolmamba.ops import lif_cpu, lif_torch, triton_runtime
+from smolmamba.surrogates import SURROGATES, resolve_surrogate
 
-# ---------------------------------------------------------------- surrogates
-
-
-def sigmoid_grad(x: Tensor, alpha: float) -> Tensor:
-    """d/dx sigmoid(alpha * x); equals alpha / 4 at 0."""
-    sg = torch.sigmoid(alpha * x)
-    return alpha * sg * (1.0 - sg)
-
-
-def atan_grad(x: Tensor, alpha: float) -> Tensor:
-    """d/dx (atan(pi/2 * alpha * x) / pi + 1/2); equals alpha / 2 at 0."""
-    return (alpha / 2.0) / (1.0 + (math.pi / 2.0 * alpha * x) ** 2)
-
-
-def rect_grad(x: Tensor, alpha: float) -> Tensor:
-    """Box of height alpha on |x| < 1 / (2 alpha) (unit area)."""
-    return alpha * (x.abs() < 0.5 / alpha).to(x.dtype)
-
-
-def triangle_grad(x: Tensor, alpha: float) -> Tensor:
-    """Triangle of height alpha on |x| < 1 / alpha (unit area)."""
-    return alpha * torch.relu(1.0 - alpha * x.abs())
-
-
-class Surrogate(NamedTuple):
-    grad: Callable[[Tensor, float], Tensor]  # stands in for dHeaviside/dx
-    alpha: float  # default sharpness
-
-
-SURROGATES: dict[str, Surrogate] = {
-    "sigmoid": Surrogate(sigmoid_grad, 4.0),
-    "atan": Surrogate(atan_grad, 2.0),
-    "arctan": Surrogate(atan_grad, 2.0),
-    "rect": Surrogate(rect_grad, 1.0),
-    "triangle": Surrogate(triangle_grad, 1.0),
-}
-
-
-def _resolve_surrogate(surrogate: str, alpha: float | None) -> tuple[Callable, float]:
-    """Name and optional alpha -> (grad function, alpha); raises ValueError on bad values."""
-    if surrogate not in SURROGATES:
-        raise ValueError(f"surrogate={surrogate!r} is unknown; use one of {sorted(SURROGATES)}")
-    grad, default = SURROGATES[surrogate]
-    alpha = default if alpha is None else float(alpha)
-    if not alpha > 0:
-        raise ValueError(f"alpha={alpha} must be > 0 (or None for the default {default})")
-    return grad, alpha
+__all__ = ["KERNELS", "LIF", "SURROGATES", "heaviside_surrogate", "lif", "lif_kernel", "lif_ref"]
 
 
 def _spike(u: Tensor) -> Tensor:
@@ -92,7 +47,7 @@ class _Heaviside(torch.autograd.Function):
 
 def heaviside_surrogate(x: Tensor, surrogate: str = "sigmoid", alpha: float | None = None) -> Tensor:
     """(x >= 0) in x's dtype; backward uses the named surrogate derivative. x: any shape."""
-    grad_fn, alpha = _resolve_surrogate(surrogate, alpha)
+    grad_fn, alpha = resolve_surrogate(surrogate, alpha)
     return _Heaviside.apply(x, grad_fn, alpha)
 
 
@@ -145,7 +100,7 @@ def lif_ref(
     """Reference LIF: loop over T under autograd. x [T, ...] -> spikes [T, ...] (, H [T, ...])."""
     _check_input(x)
     _check_params(tau, v_threshold, v_reset)
-    grad_fn, alpha = _resolve_surrogate(surrogate, alpha)
+    grad_fn, alpha = resolve_surrogate(surrogate, alpha)
     v = torch.full_like(x[0], v_reset)
     spikes, membrane = [], []
     for x_t in x:
@@ -231,7 +186,7 @@ def lif(
     or 'torch'."""
     _check_input(x)
     _check_params(tau, v_threshold, v_reset)
-    _, alpha = _resolve_surrogate(surrogate, alpha)
+    _, alpha = resolve_surrogate(surrogate, alpha)
     which = lif_kernel(x, surrogate, kernel)
     if which == "triton":
         from smolmamba.ops.lif_triton import lif_triton
@@ -271,7 +226,7 @@ class LIF(nn.Module):
         if kernel not in KERNELS:
             raise ValueError(f"kernel={kernel!r} is unknown; use one of {KERNELS}")
         _check_params(tau, v_threshold, v_reset)
-        _, alpha = _resolve_surrogate(surrogate, alpha)
+        _, alpha = resolve_surrogate(surrogate, alpha)
         self.tau, self.v_threshold, self.v_reset = float(tau), float(v_threshold), float(v_reset)
         self.surrogate, self.alpha = surrogate, alpha
         self.soft_reset, self.detach_reset, self.decay_input = soft_reset, detach_reset, decay_input

@@ -15,6 +15,8 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from smolmamba.surrogates import SURROGATES
+
 from . import triton_runtime
 
 __all__ = ["BLOCK", "is_available", "lif_triton"]
@@ -74,8 +76,6 @@ class _LIFTriton(torch.autograd.Function):
 
 def _check(x, tau, v_threshold, v_reset, surrogate, alpha) -> float:
     """Raise ValueError naming the bad argument; -> alpha (the surrogate's default if None)."""
-    from smolmamba.neurons import SURROGATES  # here, not at the top: neurons.py may import this module
-
     if not isinstance(x, Tensor) or not x.is_floating_point():
         got = x.dtype if isinstance(x, Tensor) else type(x).__name__
         raise ValueError(f"lif_triton: x must be a floating-point tensor, got {got}; cast with x.float()")

@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from . import scan_cpu, scan_cuda, triton_runtime
+from .alignment import position_gaps
 from .scan_torch import scan_core
 
 __all__ = [
@@ -170,13 +171,6 @@ def softplus(x: torch.Tensor) -> torch.Tensor:
 
 
 # ----------------------------------------------------------------------------- alignment
-def position_gaps(positions: torch.Tensor) -> torch.Tensor:
-    """[B, L] number of pruned positions before each kept token (0 for the first)."""
-    gaps = torch.zeros_like(positions)
-    gaps[:, 1:] = positions[:, 1:] - positions[:, :-1] - 1
-    return gaps
-
-
 def flip_positions(positions: torch.Tensor) -> torch.Tensor:
     """Positions of the L-flipped sequence: same gaps in reverse order, still >= 0 and increasing."""
     return positions[:, -1:] - positions.flip(-1)

@@ -16,7 +16,7 @@ import torch
 import triton
 
 from . import scan_triton_kernels as kernels
-from .scan import position_gaps
+from .alignment import position_gaps
 
 __all__ = ["CHUNK", "LAUNCH", "selective_scan_triton"]
 
