@@ -209,3 +209,24 @@ def test_measure_energy_is_reproducible_per_seed():
 
     assert strict_uj(0) == strict_uj(0)
     assert strict_uj(0) != strict_uj(1)
+
+
+# Recorded before energy.py became a generic meter (per-image totals, embedded test data, 1 batch of 4,
+# seed 0); the refactor must not move any of them.
+RECORDED = {
+    ("smolmamba_tiny", "strict"): (67087468.71493795, 4586368.0, 8436211.464937951, 28.68988311844416),
+    ("smolmamba_tiny", "paper"): (67087468.71493795, 25728.0, 8523388.0, 7.789398),
+    ("spikformer_tiny", "strict"): (90501760.0, 1503872.0, 10581127.835083008, 16.440826251574705),
+    ("spikformer_tiny", "paper"): (90501760.0, 35456.0, 10318983.835083008, 9.450183051574706),
+}
+
+
+@pytest.mark.parametrize("name", ["smolmamba_tiny", "spikformer_tiny"])
+def test_energy_totals_match_the_recorded_figures(name):
+    from smolmamba.energy import measure_energy
+
+    for report in measure_energy(name, batches=1, batch_size=4, seed=0):
+        dense, macs, acs, energy = RECORDED[(name, report.convention)]
+        t = report.totals
+        assert report.images == 4 and t["dense"] == pytest.approx(dense, rel=1e-12)
+        assert (t["macs"], t["acs"], t["energy_uj"]) == pytest.approx((macs, acs, energy), rel=1e-6)

@@ -48,16 +48,15 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    import json
-
     from smolmamba.train.evaluation import evaluate_checkpoint, format_result
 
     res = evaluate_checkpoint(args.checkpoint, args.data, args.data_root, args.split, args.batch_size,
                               args.batches, args.ema, args.device, workers=args.workers)
     print(format_result(res))
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(res, f, indent=2)
+        from smolmamba.io import write_json_atomic
+
+        write_json_atomic(args.json, res)
     return 0
 
 

@@ -24,31 +24,13 @@ import torch
 from torch import Tensor, nn
 from torch.nn.modules.utils import _pair
 
+from smolmamba.layers.counts import SpikeStats, spike_stats
 from smolmamba.neurons import LIF
 
 E_MAC_PJ = 4.6
 E_AC_PJ = 0.9
 CONVENTIONS = ("strict", "paper")
 EXCLUDED_IN_PAPER = ("neuron", "norm", "add")
-
-
-@dataclass(frozen=True)
-class SpikeStats:
-    """What the counter needs of one input tensor: non-zero count, size, and whether it is 0/1."""
-
-    nonzero: float
-    elements: int
-    binary: bool
-
-    @property
-    def rate(self) -> float:
-        return self.nonzero / max(self.elements, 1)
-
-
-def spike_stats(x: Tensor) -> SpikeStats:
-    """Measure x once: count of non-zeros, elements, and whether every element is exactly 0 or 1."""
-    x = x.detach()
-    return SpikeStats(float(torch.count_nonzero(x)), x.numel(), bool(torch.all((x == 0) | (x == 1))))
 
 
 @dataclass
@@ -68,16 +50,18 @@ class LayerCount:
     def firing_rate(self) -> float:
         return self.nonzero / self.elements if self.elements else float("nan")
 
-    def add(self, dense: float, stats: SpikeStats | None) -> None:
-        """Record one call with the stats of its input (None: not a spike-driven op)."""
+    def add(self, dense: float, stats: SpikeStats | None, spike_driven: bool = True) -> None:
+        """Record one call with the stats of its input (None: not a spike-driven op; spike_driven=False:
+        keep the input's firing rate, but the operations stay real-valued)."""
         self.dense += dense
         if stats is None:
             self.binary = False
             return
         self.nonzero += stats.nonzero
         self.elements += stats.elements
-        self.binary = self.binary and stats.binary
-        self.active += dense * stats.nonzero / max(stats.elements, 1)
+        self.binary = self.binary and stats.binary and spike_driven
+        if spike_driven:
+            self.active += dense * stats.nonzero / max(stats.elements, 1)
 
 
 @dataclass
@@ -117,9 +101,38 @@ def _rate_input(x: Tensor) -> Tensor:
     return x[0] if isinstance(x, tuple) else x
 
 
+def _linear_ops(module: nn.Linear, out: Tensor) -> int:
+    return out.numel() * module.in_features
+
+
+def _conv_ops(module: nn.Conv2d, out: Tensor) -> int:
+    return out.numel() * (module.in_channels // module.groups * math.prod(module.kernel_size))
+
+
+def _elementwise_ops(module: nn.Module, out: Tensor) -> int:
+    return out.numel()
+
+
+def _pool_ops(module: nn.MaxPool2d, out: Tensor) -> int:
+    return out.numel() * (math.prod(_pair(module.kernel_size)) - 1)  # comparisons per window
+
+
+# Torch's own layers cannot declare op_counts: (types, kind, dense operations, input spikes counted).
+# Synapses on spikes are AC x firing rate; norms are one MAC per element (foldable at inference,
+# counted unfolded); max-pooling is window - 1 comparisons per output.
+TORCH_LAYERS = (
+    ((nn.Linear,), "synapse", _linear_ops, True),
+    ((nn.Conv2d,), "synapse", _conv_ops, True),
+    ((nn.BatchNorm1d, nn.BatchNorm2d, nn.LayerNorm), "norm", _elementwise_ops, False),
+    ((nn.MaxPool2d,), "add", _pool_ops, False),
+)
+
+
 class EnergyMeter:
     """Context manager: `with EnergyMeter(model) as meter: model(x)`, then `meter.report()`.
 
+    Every LIF, every layer class with `op_counts` (layers/counts.py) and the torch layers of
+    TORCH_LAYERS get a forward hook; the modules a model lists in `head_modules()` count as "head".
     Hooks are removed on exit, so nothing stays attached to the model.
     """
 
@@ -136,42 +149,28 @@ class EnergyMeter:
             self.counts[name] = LayerCount(name, kind, order=len(self.counts))
         return self.counts[name]
 
-    def __enter__(self) -> "EnergyMeter":
-        from smolmamba.layers.attention import SpikingSelfAttention
-        from smolmamba.layers.block import Block
-        from smolmamba.layers.dstsp import DSTSP
-        from smolmamba.layers.smixer import SpikingTokenMixer
-        from smolmamba.layers.norms import ScaleNorm
-        from smolmamba.layers.pruning import TokenPruner
-        from smolmamba.layers.ssm import SpikingSSM
+    def _spikes(self, lif: nn.Module) -> SpikeStats | None:
+        """The stats of `lif`'s last output (what a mixer's op_counts reads), None before it fired."""
+        return self._lif_stats.get(id(lif))
 
+    def __enter__(self) -> "EnergyMeter":
         def root_pre_hook(module, args):
             self.images += int(args[0].shape[0])
 
         self._handles.append(self.model.register_forward_pre_hook(root_pre_hook))
+        heads = {m for module in self.model.modules() if hasattr(module, "head_modules")
+                 for m in module.head_modules()}
         for name, module in self.model.named_modules():
             hook = None
-            if isinstance(module, (nn.Conv2d, nn.Linear)):
-                kind = "head" if name.endswith("head") and isinstance(module, nn.Linear) else "synapse"
-                hook = self._synapse_hook(name, kind)
-            elif isinstance(module, LIF):
+            if isinstance(module, LIF):
                 hook = self._neuron_hook(name)
-            elif isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d, nn.LayerNorm, ScaleNorm)):
-                hook = self._elementwise_hook(name, "head" if "head" in name else "norm")
-            elif isinstance(module, nn.MaxPool2d):
-                hook = self._pool_hook(name)
-            elif isinstance(module, SpikingSSM):
-                hook = self._ssm_hook(name, module)
-            elif isinstance(module, TokenPruner):
-                hook = self._pruner_hook(name)
-            elif isinstance(module, Block):
-                hook = self._residual_hook(name)
-            elif isinstance(module, SpikingSelfAttention):
-                hook = self._attention_hook(name, module)
-            elif isinstance(module, SpikingTokenMixer):
-                hook = self._token_mixer_hook(name, module)
-            elif isinstance(module, DSTSP):
-                hook = self._dstsp_hook(name)
+            elif hasattr(module, "op_counts"):
+                hook = self._layer_hook(name)
+            else:
+                for types, kind, ops, spike_input in TORCH_LAYERS:
+                    if isinstance(module, types):
+                        hook = self._torch_hook(name, "head" if module in heads else kind, ops, spike_input)
+                        break
             if hook is not None:
                 self._handles.append(module.register_forward_hook(hook))
         return self
@@ -182,17 +181,6 @@ class EnergyMeter:
         self._handles.clear()
         self._lif_stats.clear()
 
-    def _synapse_hook(self, name, kind):
-        def hook(module, args, out):
-            x = _rate_input(args)
-            if isinstance(module, nn.Linear):
-                dense = out.numel() * module.in_features
-            else:
-                k = module.in_channels // module.groups * math.prod(module.kernel_size)
-                dense = out.numel() * k
-            self._count(name, kind).add(float(dense), spike_stats(x))
-        return hook
-
     def _neuron_hook(self, name):
         def hook(module, args, out):
             spikes = out[0] if isinstance(out, tuple) else out
@@ -200,84 +188,16 @@ class EnergyMeter:
             self._count(name, "neuron").add(float(spikes.numel()), stats)  # rate of its output spikes
         return hook
 
-    def _elementwise_hook(self, name, kind):
+    def _layer_hook(self, name):
         def hook(module, args, out):
-            self._count(name, kind).add(float(out.numel()), None)
+            for c in module.op_counts(args, out, self._spikes):
+                self._count(name + c.suffix, c.kind).add(float(c.dense), c.stats, c.spike_driven)
         return hook
 
-    def _pool_hook(self, name):
+    def _torch_hook(self, name, kind, ops, spike_input):
         def hook(module, args, out):
-            window = math.prod(_pair(module.kernel_size))
-            self._count(name, "add").add(float(out.numel() * (window - 1)), None)
-        return hook
-
-    def _residual_hook(self, name):
-        def hook(module, args, out):
-            x = out[0]
-            self._count(name + ".residual", "add").add(float(2 * x.numel()), None)
-        return hook
-
-    def _pruner_hook(self, name):
-        def hook(module, args, out):
-            spikes = args[1]
-            t, b, n, d = spikes.shape
-            scoring = t * b * n * d + 4 * b * n  # spike sums, normalisation, latency, weighted sum
-            sorting = b * n * max(math.log2(max(n, 2)), 1.0)  # comparisons of the sort
-            self._count(name, "add").add(float(scoring + sorting), None)
-        return hook
-
-    def _ssm_hook(self, name, module):
-        def hook(module_, args, out):
-            s, positions, align = args
-            t, b, n, _ = s.shape
-            e = module.d_inner
-            d_state = module.forward_dir.d_state
-            per_token = 5 * d_state + 3  # exp(dA) (2N), dB*u (1+N), state update (N), readout (N), D*u
-            if positions is not None and align:
-                per_token += 1  # gap decay folded into delta' = delta + g * delta0
-            scan = 2 * t * b * n * e * per_token + t * b * n * e  # two directions + their sum
-            scan_count = self._count(name + ".scan", "scan")
-            scan_count.add(float(scan), None)  # real-valued: never AC
-            u = self._lif_stats.get(id(module.u_lif))
-            if u is not None:  # the scan's input firing rate, for the paper convention
-                scan_count.nonzero += u.nonzero
-                scan_count.elements += u.elements
-            if module.z_lif is not None:  # y * LIF(z); the block ablation can switch the gate off
-                self._count(name + ".gate", "gate").add(float(t * b * n * e), self._lif_stats.get(id(module.z_lif)))
-        return hook
-
-    def _attention_hook(self, name, module):
-        """Q K^T V on spikes, counted in the order it is computed (see attention.spiking_attention).
-
-        A spike x spike product is an AND: AC x product of the two firing rates (Spikformer's rule);
-        an integer matrix times spikes is AC x the spikes' firing rate.
-        """
-        def hook(module_, args, out):
-            t, b, n, d = args[0].shape
-            h = module.num_heads
-            dh = d // h
-            q, k, v = (self._lif_stats[id(lif)] for lif in (module.q_lif, module.k_lif, module.v_lif))
-            kv_first = module.order == "kv_first" or (module.order == "auto" and n > dh)
-            per_head = t * b * h * n * dh * (dh if kv_first else n)
-            (a, b_), c = ((k, v), q) if kv_first else ((q, k), v)  # spike x spike, then matrix x spikes
-            both = SpikeStats(a.rate * b_.rate * q.elements, q.elements, a.binary and b_.binary)  # an AND
-            self._count(name + ".attn_first", "synapse").add(per_head, both)
-            self._count(name + ".attn_second", "synapse").add(
-                per_head, SpikeStats(c.rate * q.elements, q.elements, q.binary and v.binary))
-        return hook
-
-    def _token_mixer_hook(self, name, module):
-        """W_M' V: a real n x n matrix times value spikes, per time step and channel."""
-        def hook(module_, args, out):
-            t, b, n, d = args[0].shape
-            self._count(name + ".token_mix", "synapse").add(t * b * n * n * d, self._lif_stats[id(module.v_lif)])
-        return hook
-
-    def _dstsp_hook(self, name):
-        def hook(module, args, out):
-            t, b, n, d = args[0].shape
-            scoring = t * b * n * d + b * n * max(math.log2(max(n, 2)), 1.0) + b * t * math.log2(max(t, 2))
-            self._count(name, "add").add(float(scoring), None)
+            stats = spike_stats(_rate_input(args)) if spike_input else None
+            self._count(name, kind).add(float(ops(module, out)), stats)
         return hook
 
     # ---------------------------------------------------------------- report

@@ -28,28 +28,31 @@ _SYNAPSES = (nn.Linear, nn.Conv1d, nn.Conv2d)
 
 
 def component_of_modules(model: nn.Module) -> dict[nn.Module, str]:
-    """The component each hooked module belongs to (modules inside the patch embedding are not hooked)."""
-    labels: dict[nn.Module, str] = {model.patch_embed: "patch_embed", model.head: "head",
-                                     model.head_norm: "head"}
-    if getattr(model, "input_pruner", None) is not None:
-        labels[model.input_pruner] = "pruner"
-    for block in model.blocks:
-        labels[block] = "residual"
-        if block.pruner is not None:
-            labels[block.pruner] = "pruner"
-        labels[block.mixer] = "mixer"
-        labels[block.mlp] = "mlp"
-        inside_pruner = set(block.pruner.modules()) if block.pruner is not None else set()
-        for owner, synapse_label in ((block.mixer, "projections"), (block.mlp, "mlp"), (block, "residual")):
-            for m in owner.modules():
-                if (m in labels and m is not owner) or m in inside_pruner:
-                    continue
-                if isinstance(m, LIF):
-                    labels[m] = "neurons"
-                elif isinstance(m, _NORMS):
-                    labels[m] = "norms"
-                elif isinstance(m, _SYNAPSES) and m is not owner:
-                    labels[m] = synapse_label
+    """The component each hooked module belongs to, from the layers' own `profile_label` and
+    `profile_inner_label` (layers/counts.py) and the model's `head_modules()`. Inside a labelled layer
+    with an inner label, LIFs are "neurons", norms "norms", Linear/Conv layers the inner label."""
+    labels: dict[nn.Module, str] = {m: "head" for m in model.head_modules()}
+
+    def visit(parent: nn.Module, inner: str | None) -> None:
+        for child in parent.children():
+            if child in labels:
+                continue
+            own = getattr(child, "profile_label", None)
+            if own is not None:
+                labels[child] = own
+                if getattr(child, "profile_inner_label", None) is not None:
+                    visit(child, child.profile_inner_label)
+                continue  # e.g. the patch embedding and the pruners: nothing inside is split out
+            if inner is not None:
+                if isinstance(child, LIF):
+                    labels[child] = "neurons"
+                elif isinstance(child, _NORMS):
+                    labels[child] = "norms"
+                elif isinstance(child, _SYNAPSES):
+                    labels[child] = inner
+            visit(child, inner)
+
+    visit(model, None)
     return labels
 
 

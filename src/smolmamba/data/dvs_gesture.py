@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from smolmamba.io import write_text_atomic
+
 from .aedat import CorruptEventFile, read_aedat31
 from .event_folder import BadFiles, EventFrameFolder, check_npz, save_frames, sj_frames_dir
 from .events import events_to_frames
@@ -84,7 +86,7 @@ def convert_release(release: Path, split: str, T: int, split_by: str, out_dir: P
             for k, (events, label) in enumerate(gestures):
                 save_frames(out_dir / f"{stem}_{k}.npz", events_to_frames(events, T, SENSOR, split_by))
                 labels.append(label)
-            index.write_text(json.dumps(labels))
+            write_text_atomic(index, json.dumps(labels))
         labels = json.loads(index.read_text())
         samples += [(out_dir / f"{stem}_{k}.npz", label) for k, label in enumerate(labels)]
     return samples

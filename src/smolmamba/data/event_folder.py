@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
+from smolmamba.io import atomic_path
+
 from .aedat import CorruptEventFile
 from .events import SPLIT_BY, events_to_frames
 
@@ -64,10 +66,8 @@ def check_npz(path, keys) -> None:
 
 def save_frames(path: Path, frames: np.ndarray) -> None:
     """Write counts [T, 2, H, W] as uint16 under key `frames`, atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".{os.getpid()}.tmp.npz")
-    np.savez_compressed(tmp, frames=np.minimum(frames, np.iinfo(np.uint16).max).astype(np.uint16))
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:  # a temp left by a kill is no *.npz
+        np.savez_compressed(f, frames=np.minimum(frames, np.iinfo(np.uint16).max).astype(np.uint16))
 
 
 def sj_frames_dir(root: Path, T: int, split_by: str) -> Path:

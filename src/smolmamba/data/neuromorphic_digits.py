@@ -25,6 +25,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from smolmamba.io import atomic_path
+
 from .digits import NUM_CLASSES, load_digits_split, upsample
 from .events import events_to_frames
 
@@ -157,10 +159,8 @@ def load_or_record(split: str, cfg: SaccadeDvsCfg, cache_dir=None) -> dict[str, 
             return dict(z)
     images, labels = load_digits_split(split)
     data = {**record(images, cfg), "labels": labels}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".{os.getpid()}.tmp.npz")
-    np.savez(tmp, **data)  # uncompressed (~50 MB both splits); zlib adds seconds
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:  # a temp left by a kill is no *.npz
+        np.savez(f, **data)  # uncompressed (~50 MB both splits); zlib adds seconds
     log.info("recorded %d neuromorphic digits (%d events) -> %s", len(labels), data["t"].size, path)
     return data
 

@@ -16,24 +16,13 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import matplotlib
+import torch
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-from smolmamba.experiments.compare import (  # noqa: E402
-    CompareConfig,
-    model_overrides,
-    new_results_dir,
-    test_batches,
-    train_one,
-)
-from smolmamba.experiments.config import ALL_STUDIES, AblateConfig  # noqa: E402
-from smolmamba.experiments.measure import measure  # noqa: E402
-from smolmamba.io import write_json_atomic, write_text_atomic  # noqa: E402
-from smolmamba.models import create_model  # noqa: E402
-
-import torch  # noqa: E402
+from smolmamba.experiments.compare import CompareConfig, model_overrides, new_results_dir, test_batches, train_one
+from smolmamba.experiments.config import ALL_STUDIES, AblateConfig
+from smolmamba.experiments.measure import measure
+from smolmamba.io import write_json_atomic, write_text_atomic
+from smolmamba.models import create_model
 
 PRUNERS = ("sst_tp", "siv", "latency", "clipped", "random", "high_siv")
 DEEP_PRUNING = ((1.0, 1.0), (0.8, 0.6), (0.6, 0.4), (0.5, 0.3), (0.4, 0.2), (0.3, 0.1))
@@ -173,15 +162,10 @@ class Ablation:
         return self.out
 
     def plot(self, study: str) -> None:
-        rs = [r for r in self.rows if r["study"] == study]
-        fig, ax = plt.subplots(figsize=(max(5, 1.2 * len(rs)), 3.6))
-        ax.bar(range(len(rs)), [r["top1"] for r in rs], color="tab:blue")
-        ax.set_xticks(range(len(rs)), [r["setting"] for r in rs], rotation=30, ha="right", fontsize=7)
-        ax.set_ylabel("top-1 %")
-        ax.set_title(f"ablation: {study} ({self.cfg.dataset})")
-        ax.grid(alpha=0.3, axis="y")
-        fig.savefig(self.out / f"ablation_{study}.png", dpi=120, bbox_inches="tight")
-        plt.close(fig)
+        from smolmamba.experiments import plots
+
+        plots.ablation_bars([r for r in self.rows if r["study"] == study], f"ablation: {study} ({self.cfg.dataset})",
+                            self.out / f"ablation_{study}.png")
 
 
 def epoch_curve(run_dir: Path) -> dict:

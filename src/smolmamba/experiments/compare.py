@@ -6,7 +6,6 @@ the plots of experiments/plots.py.
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import json
 import statistics
@@ -19,7 +18,7 @@ from smolmamba.data.model_input import model_batches
 from smolmamba.experiments.config import EVENT_DATASETS, ROLES, CompareConfig
 from smolmamba.experiments.measure import measure
 from smolmamba.experiments.stats import mean_interval
-from smolmamba.io import write_json_atomic, write_text_atomic
+from smolmamba.io import write_csv_atomic, write_json_atomic, write_text_atomic
 from smolmamba.models import create_model
 
 SWEEP_SCALES = (1.5, 1.0, 0.75, 0.5, 0.3)  # multiply the default keep ratios (capped at 1)
@@ -130,12 +129,8 @@ def write_tables(out: Path, rows: list[dict], summary: list[dict], sweep: list[d
                                               "summary": summary, "keep_ratio_sweep": sweep,
                                               "elapsed_s": elapsed, "torch": torch.__version__})
     keys = list(summary[0])
-    with open(out / "results.csv.tmp", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=keys)
-        writer.writeheader()
-        for r in summary:
-            writer.writerow({k: json.dumps(r[k]) if isinstance(r[k], list) else r[k] for k in keys})
-    (out / "results.csv.tmp").replace(out / "results.csv")
+    write_csv_atomic(out / "results.csv", [{k: json.dumps(r[k]) if isinstance(r[k], (list, dict)) else r[k] for k in keys}
+                                           for r in summary], keys)
     md = markdown_table(summary)
     write_text_atomic(out / "results.md", md + "\n")
     return md

@@ -1,4 +1,4 @@
-"""Figures of `compare` and `ablate` (matplotlib, Agg backend: no display needed)."""
+"""Figures of `compare` and `ablate` (matplotlib, Agg backend: no display needed), written atomically."""
 
 from __future__ import annotations
 
@@ -10,12 +10,13 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
+from smolmamba.io import atomic_path  # noqa: E402
+
 
 def _save(fig, path: Path) -> None:
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp, dpi=120, bbox_inches="tight")
+    with atomic_path(path, suffix=path.suffix) as tmp:
+        fig.savefig(tmp, dpi=120, bbox_inches="tight")
     plt.close(fig)
-    tmp.replace(path)
 
 
 def accuracy_vs_energy(summary: list[dict], rows: list[dict], path: Path) -> None:
@@ -84,4 +85,15 @@ def save_masks(data: dict, path: Path) -> None:
     axes[0][0].set_title("input", fontsize=8)
     for s in range(stages):
         axes[0][s + 1].set_title(f"stage {s + 1}", fontsize=8)
+    _save(fig, path)
+
+
+def ablation_bars(rows: list[dict], title: str, path: Path) -> None:
+    """Top-1 of each setting of one ablation study, one bar each."""
+    fig, ax = plt.subplots(figsize=(max(5, 1.2 * len(rows)), 3.6))
+    ax.bar(range(len(rows)), [r["top1"] for r in rows], color="tab:blue")
+    ax.set_xticks(range(len(rows)), [r["setting"] for r in rows], rotation=30, ha="right", fontsize=7)
+    ax.set_ylabel("top-1 %")
+    ax.set_title(title)
+    ax.grid(alpha=0.3, axis="y")
     _save(fig, path)

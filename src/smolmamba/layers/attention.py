@@ -13,10 +13,16 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from smolmamba.layers.counts import OpCount, SpikeStats
 from smolmamba.neurons import LIF
 
 ATTN_THRESHOLD = 0.5  # Spikformer's attn_lif threshold
 ORDERS = ("auto", "qk_first", "kv_first")
+
+
+def kv_first(order: str, n: int, d: int) -> bool:
+    """Whether Q K^T V runs as Q (K^T V) (n d^2) rather than (Q K^T) V (n^2 d): "auto" takes the cheaper."""
+    return order == "kv_first" or (order == "auto" and n > d)
 
 
 def spiking_attention(q: Tensor, k: Tensor, v: Tensor, scale: float, order: str = "auto") -> Tensor:
@@ -28,7 +34,7 @@ def spiking_attention(q: Tensor, k: Tensor, v: Tensor, scale: float, order: str 
     if order not in ORDERS:
         raise ValueError(f"order={order!r} is unknown; use one of {ORDERS}")
     n, d = q.shape[-2:]
-    if order == "kv_first" or (order == "auto" and n > d):
+    if kv_first(order, n, d):
         return q @ (k.transpose(-2, -1) @ v) * scale  # (..., n, d) via (..., d, d)
     return (q @ k.transpose(-2, -1)) @ v * scale  # via (..., n, n)
 
@@ -52,6 +58,8 @@ class SpikingSelfAttention(nn.Module):
     forward(s [T,B,n,D] spikes, positions (ignored), align (ignored)) -> (out [T,B,n,D], None).
     Linear layers carry a bias, as Spikformer's CIFAR model (4 * (D^2 + D) weights and biases).
     """
+
+    profile_label, profile_inner_label = "mixer", "projections"
 
     def __init__(self, dim: int, num_heads: int, lif_kwargs: dict, scale: float = 0.125,
                  bias: bool = True, order: str = "auto"):
@@ -79,6 +87,22 @@ class SpikingSelfAttention(nn.Module):
         attn = spiking_attention(q, k, v, self.scale, self.order)  # (T, B, h, n, d/h)
         attn = attn.transpose(2, 3).reshape(t, b, n, d)  # (T, B, n, D)
         return self.proj(self.attn_lif(attn)), None
+
+    def op_counts(self, args, out, spikes) -> list[OpCount]:
+        """Q K^T V on spikes, in the order spiking_attention computes it, per head.
+
+        A spike x spike product is an AND: AC x product of the two firing rates (Spikformer's rule);
+        the integer matrix it gives times spikes is AC x the spikes' firing rate.
+        """
+        t, b, n, d = args[0].shape
+        h, dh = self.num_heads, d // self.num_heads
+        q, k, v = (spikes(lif) for lif in (self.q_lif, self.k_lif, self.v_lif))
+        first_kv = kv_first(self.order, n, dh)
+        per_head = t * b * h * n * dh * (dh if first_kv else n)
+        (a, a2), c = ((k, v), q) if first_kv else ((q, k), v)  # spike x spike, then matrix x spikes
+        both = SpikeStats(a.rate * a2.rate * q.elements, q.elements, a.binary and a2.binary)  # an AND
+        then = SpikeStats(c.rate * q.elements, q.elements, q.binary and v.binary)
+        return [OpCount(".attn_first", "synapse", per_head, both), OpCount(".attn_second", "synapse", per_head, then)]
 
     def extra_repr(self) -> str:
         return f"num_heads={self.num_heads}, scale={self.scale}, order={self.order!r}"

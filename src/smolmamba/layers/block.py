@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from smolmamba.layers.counts import OpCount
 from smolmamba.layers.mlp import SpikingMLP
 from smolmamba.layers.pruning import TokenPruner
 from smolmamba.neurons import LIF
@@ -20,6 +21,8 @@ class Block(nn.Module):
 
     context carries "ssm_out" (for the clipped-value pruner) and "importance" out of the block.
     """
+
+    profile_label, profile_inner_label = "residual", "residual"
 
     def __init__(self, dim: int, mixer: nn.Module, mlp_hidden: int, lif_kwargs: dict,
                  pruner: TokenPruner | None = None, align: bool = True):
@@ -41,3 +44,7 @@ class Block(nn.Module):
         x = x + mixed
         x = x + self.mlp(x)
         return x, positions, {"ssm_out": ssm_out, "importance": importance}
+
+    def op_counts(self, args, out, spikes) -> list[OpCount]:
+        """The two residual additions, one AC per element each."""
+        return [OpCount(".residual", "add", 2 * out[0].numel())]

@@ -15,17 +15,20 @@ tokens: exactly the spikes block 0's input LIF would emit on the unpruned tokens
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
 
+from smolmamba.layers.counts import OpCount
 from smolmamba.layers.pruning import (
     SSTTP,
     TokenPruner,
     gather_tokens,
     keep_count,
     select_tokens,
+    sort_comparisons,
     spike_count,
 )
 from smolmamba.neurons import LIF
@@ -77,6 +80,8 @@ class DSTSP(nn.Module):
     Scoring is parameter-free and carries no gradient; the kept tokens keep theirs.
     """
 
+    profile_label = "pruner"
+
     def __init__(self, spatial_prune_rate: float = 0.3, temporal_prune_rate: float = 1.0,
                  fuse: bool = True, lif_kwargs: dict | None = None):
         super().__init__()
@@ -106,6 +111,11 @@ class DSTSP(nn.Module):
             merged = fuse_tokens(tokens, dropped, torch.gather(importance, 1, dropped))
             kept = torch.cat([kept, merged], dim=2)
         return DSTSPOut(kept, index, time_index, fused, importance)
+
+    def op_counts(self, args, out, spikes) -> list[OpCount]:
+        """Spike sums per token, then sorting the N tokens and the T steps, one AC each."""
+        t, b, n, d = args[0].shape
+        return [OpCount("", "add", t * b * n * d + sort_comparisons(b, n) + b * t * math.log2(max(t, 2)))]
 
     def extra_repr(self) -> str:
         return (f"spatial_prune_rate={self.spatial_prune_rate}, "

@@ -10,6 +10,8 @@ from smolmamba.neurons import LIF
 class SpikingMLP(nn.Module):
     """Both linear layers see spikes only (accumulate-only on neuromorphic hardware)."""
 
+    profile_label, profile_inner_label = "mlp", "mlp"
+
     def __init__(self, dim: int, hidden: int, lif_kwargs: dict):
         super().__init__()
         self.in_lif = LIF(**lif_kwargs)

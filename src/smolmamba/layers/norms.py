@@ -10,6 +10,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from smolmamba.layers.counts import OpCount
+
 
 class ScaleNorm(nn.Module):
     """x [..., C] -> weight * x / sqrt(E[x^2] + eps), E over every axis but the last (batch stats
@@ -29,3 +31,7 @@ class ScaleNorm(nn.Module):
         else:
             ms = self.running_ms
         return x * (torch.rsqrt(ms + self.eps) * self.weight).to(x.dtype)
+
+    def op_counts(self, args, out, spikes) -> list[OpCount]:
+        """One MAC per element (foldable into the preceding linear layer at inference; counted unfolded)."""
+        return [OpCount("", "norm", out.numel())]

@@ -78,6 +78,8 @@ class SpikingPatchEmbed(nn.Module):
     The first conv sees pixels (real values); every later conv sees spikes.
     """
 
+    profile_label = "patch_embed"  # one component, neurons included
+
     def __init__(self, img_size: int, patch_size: int, in_chans: int, embed_dim: int, lif_kwargs: dict):
         super().__init__()
         if patch_size < 1 or patch_size & (patch_size - 1) or patch_size > 2**NUM_CONV_STAGES:

@@ -9,10 +9,13 @@ and carries gradient to its learnable alpha and beta.
 from __future__ import annotations
 
 import difflib
+import math
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from smolmamba.layers.counts import OpCount
 
 EPS = 1e-6
 
@@ -22,6 +25,11 @@ def keep_count(keep_ratio: float, num_original: int) -> int:
     if not 0.0 < keep_ratio <= 1.0:
         raise ValueError(f"keep_ratio must be in (0, 1], got {keep_ratio}")
     return max(1, int(round(keep_ratio * num_original)))
+
+
+def sort_comparisons(rows: int, n: int) -> float:
+    """Comparisons to sort `rows` lists of n scores, rows * n * log2(n) (at least one per element)."""
+    return rows * n * max(math.log2(max(n, 2)), 1.0)
 
 
 def select_tokens(importance: Tensor, k: int) -> Tensor:
@@ -166,6 +174,8 @@ class TokenPruner(nn.Module):
     so alpha and beta receive gradient.
     """
 
+    profile_label = "pruner"
+
     def __init__(self, name: str, keep_ratio: float, num_original: int, straight_through: bool = True):
         super().__init__()
         check_pruner_name(name)
@@ -185,6 +195,11 @@ class TokenPruner(nn.Module):
             factor = (kept_importance - kept_importance.detach()) + 1.0  # exactly 1
             kept_spikes = kept_spikes * factor.unsqueeze(0).unsqueeze(-1)
         return gather_tokens(x, index), kept_spikes, torch.gather(positions, 1, index), importance
+
+    def op_counts(self, args, out, spikes) -> list[OpCount]:
+        """Scoring (spike sums, normalisation, latency, weighted sum) and the sort, one AC each."""
+        t, b, n, d = args[1].shape
+        return [OpCount("", "add", t * b * n * d + 4 * b * n + sort_comparisons(b, n))]
 
     def extra_repr(self) -> str:
         return f"name={self.name!r}, keep_ratio={self.keep_ratio}, k={self.k}"

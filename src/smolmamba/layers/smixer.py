@@ -23,6 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from smolmamba.layers.attention import LinearBN
+from smolmamba.layers.counts import OpCount
 from smolmamba.neurons import LIF
 
 
@@ -52,6 +53,8 @@ class SpikingTokenMixer(nn.Module):
     (uniform, bound 1 / sqrt(M)): it is a linear layer over tokens.
     """
 
+    profile_label, profile_inner_label = "mixer", "projections"
+
     def __init__(self, dim: int, num_tokens: int, lif_kwargs: dict, bias: bool = True):
         super().__init__()
         self.num_tokens = num_tokens
@@ -68,6 +71,11 @@ class SpikingTokenMixer(nn.Module):
         v = self.v_lif(self.v(s))  # (T, B, n, D) spikes
         mixed = self.mix_norm(mix_tokens(self.token_weight, v, positions).flatten(0, 2)).view(t, b, n, d)
         return self.proj(self.mix_lif(mixed)), None
+
+    def op_counts(self, args, out, spikes) -> list[OpCount]:
+        """W_M' V: a real n x n matrix times value spikes, per time step and channel."""
+        t, b, n, d = args[0].shape
+        return [OpCount(".token_mix", "synapse", t * b * n * n * d, spikes(self.v_lif))]
 
     def extra_repr(self) -> str:
         return f"num_tokens={self.num_tokens}"

@@ -15,9 +15,22 @@ import torch
 from torch import Tensor, nn
 from torch.profiler import record_function
 
+from smolmamba.layers.counts import OpCount
 from smolmamba.layers.norms import ScaleNorm
 from smolmamba.neurons import LIF
 from smolmamba.ops import ScanParams, bidirectional_scan
+
+
+def scan_ops(t: int, b: int, n: int, e: int, d_state: int, aligned: bool) -> int:
+    """Real-valued MACs of the bidirectional scan over n tokens of e channels, T*B sequences.
+
+    Per token, channel and direction 5N + 3: exp(dA) (2N), dB*u (1+N), state update (N), readout (N),
+    D*u (1) as docs/ENERGY.md itemises them (which sum to 5N + 2: the count carries one more, kept so the
+    published figures stand), one more when aligned (the gap decay folded into delta' = delta + g * delta0);
+    then one addition per token and channel sums the two directions.
+    """
+    per_token = 5 * d_state + 3 + int(aligned)
+    return 2 * t * b * n * e * per_token + t * b * n * e
 
 
 class ScanDirection(nn.Module):
@@ -72,6 +85,8 @@ class SpikingSSM(nn.Module):
     align=False scans the kept tokens as if adjacent (naive pruning).
     """
 
+    profile_label, profile_inner_label = "mixer", "projections"
+
     def __init__(self, dim: int, expand: int, d_state: int, dt_rank: int | None, lif_kwargs: dict,
                  scan_impl: str = "auto", variant: SSMVariant | None = None):
         super().__init__()
@@ -113,3 +128,16 @@ class SpikingSSM(nn.Module):
         out = self.out_proj(gated)
         out = self.out_norm(out.flatten(0, 2)).view(t, b, n, -1)
         return out, y
+
+    def op_counts(self, args, out, spikes) -> list[OpCount]:
+        """The scan (real-valued, never AC; u's firing rate kept for the paper convention) and the gate
+        y * LIF(z): real values selected by spikes. Its Linear layers count themselves."""
+        s, positions, align = args
+        t, b, n, _ = s.shape
+        aligned = positions is not None and align
+        scan = scan_ops(t, b, n, self.d_inner, self.forward_dir.d_state, aligned)
+        counts = [OpCount(".scan", "scan", scan, spikes(self.u_lif) if self.u_lif is not None else None,
+                          spike_driven=False)]
+        if self.z_lif is not None:  # the block ablation can switch the gate off
+            counts.append(OpCount(".gate", "gate", t * b * n * self.d_inner, spikes(self.z_lif)))
+        return counts

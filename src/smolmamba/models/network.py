@@ -130,6 +130,10 @@ class SpikingVisionNet(nn.Module):
                 info["importance"].append(context["importance"])
         return tokens, info
 
+    def head_modules(self) -> tuple[nn.Module, ...]:
+        """The classifier's layers: the energy meter and the profile count them as "head"."""
+        return self.head_norm, self.head
+
     def forward_head(self, tokens: Tensor) -> Tensor:
         """tokens [T, B, n, D] -> logits [B, classes]: norm, mean over kept tokens and T, linear."""
         return self.head(self.head_norm(tokens).mean(dim=(0, 2)))

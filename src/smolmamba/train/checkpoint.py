@@ -27,6 +27,8 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from smolmamba.io import fsync_path
+
 MANIFEST = "manifest.json"
 MODEL_FILE = "model.safetensors"
 EMA_FILE = "ema.safetensors"
@@ -41,14 +43,6 @@ def sha256(path: Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def tensors_of(module: nn.Module) -> dict[str, torch.Tensor]:
@@ -96,14 +90,14 @@ def save_checkpoint(dest: str | Path, model: nn.Module, model_name: str, trainer
                 "files": {name: sha256(tmp / name) for name in files}}
     (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2))
     for name in files + [MANIFEST]:
-        _fsync(tmp / name)
-    _fsync(tmp)
+        fsync_path(tmp / name)
+    fsync_path(tmp)
     if old.exists():
         shutil.rmtree(old)
     if dest.exists():
         os.replace(dest, old)
     os.replace(tmp, dest)
-    _fsync(dest.parent)
+    fsync_path(dest.parent)
     shutil.rmtree(old, ignore_errors=True)
     return dest
 

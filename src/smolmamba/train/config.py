@@ -14,6 +14,8 @@ from pathlib import Path
 
 import yaml
 
+from smolmamba.io import write_text_atomic
+
 REQUIRED = "???"  # placeholder: this option must be given as key=value
 AMP_MODES = ("none", "bf16", "fp16")
 DEVICES = ("auto", "cpu", "cuda")
@@ -160,4 +162,4 @@ def load_config(path: str | Path | None = None, overrides: list[str] = ()) -> Tr
 
 def save_config(cfg: TrainConfig, path: str | Path) -> None:
     """Write the resolved config as YAML (reloadable with load_config)."""
-    Path(path).write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    write_text_atomic(path, yaml.safe_dump(cfg.to_dict(), sort_keys=False))

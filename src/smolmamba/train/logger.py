@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+from smolmamba.io import write_csv_atomic
+
 COLUMNS = ("epoch", "step", "lr", "train_loss", "train_acc", "test_loss", "test_top1", "test_top5",
            "ema_top1", "ema_top5", "best_top1", "epoch_s", "train_img_s")
 
@@ -35,10 +37,7 @@ class MetricsLogger:
     def _truncate(self, resumed_epoch: int) -> None:
         with open(self.path, newline="") as f:
             rows = [r for r in csv.DictReader(f) if int(r["epoch"]) < resumed_epoch]
-        with open(self.path, "w", newline="") as f:
-            w = csv.DictWriter(f, COLUMNS)
-            w.writeheader()
-            w.writerows(rows)
+        write_csv_atomic(self.path, rows, COLUMNS)  # a kill here keeps the old rows, not half of them
 
     def write(self, row: dict) -> None:
         new = not self.path.exists()
