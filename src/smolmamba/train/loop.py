@@ -321,7 +321,7 @@ def evaluate(model: nn.Module, loader, info: DistInfo = DistInfo(), amp: str = "
              max_batches: int | None = None) -> dict:
     """-> {loss, top1, top5 (None below 5 classes), images, img_per_s, tokens_per_stage} over all ranks.
 
-    tokens_per_stage is [N, k_1, k_2, ...] from forward_features on the first batch. Top-1/5 in %.
+    tokens_per_stage is [N, k_1, k_2, ...] from forward_features_with_info on the first batch. Top-1/5 in %.
     """
     model = unwrap(model)
     model.eval()
@@ -334,7 +334,7 @@ def evaluate(model: nn.Module, loader, info: DistInfo = DistInfo(), amp: str = "
             break
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         with autocast(device, amp):
-            feats, feat_info = model.forward_features(x)
+            feats, feat_info = model.forward_features_with_info(x)
             logits = model.forward_head(feats).float()
         if tokens is None:
             tokens = [feat_info["num_tokens"]] + [p.shape[1] for p in feat_info["positions"]]
