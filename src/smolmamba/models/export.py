@@ -60,26 +60,29 @@ def export_program(model: nn.Module, x: Tensor | None = None) -> torch.export.Ex
         return torch.export.export(model, (x,), dynamic_shapes=dynamic_batch(x))
 
 
-def export_onnx(model: nn.Module, path: str | Path, x: Tensor | None = None) -> Path:
-    """ONNX file of model(x) -> logits (torch.onnx.export, dynamo), input "x", output "logits"."""
+def save_onnx(program: torch.export.ExportedProgram, path: str | Path) -> Path:
+    """ONNX file of an export_program (torch.onnx.export, dynamo): input "x", output "logits"."""
     missing = [m for m in ("onnx", "onnxscript") if importlib.util.find_spec(m) is None]
     if missing:
         raise ValueError(f"ONNX export needs {' and '.join(missing)}: pip install onnx onnxscript")
-    x = example_batch(model) if x is None else x
     path = Path(path)
-    with traceable(model):
-        torch.onnx.export(model, (x,), str(path), dynamo=True, input_names=["x"], output_names=["logits"],
-                          dynamic_shapes=dynamic_batch(x), verbose=False)
+    with torch.no_grad():
+        torch.onnx.export(program, f=str(path), dynamo=True, input_names=["x"], output_names=["logits"],
+                          verbose=False)
     return path
 
 
-def export_model(model: nn.Module, path: str | Path, fmt: str, x: Tensor | None = None) -> Path:
-    """Write model to path as fmt ("pt2": torch.export.save of export_program; "onnx": export_onnx)."""
-    if fmt not in FORMATS:
-        raise ValueError(f"unknown export format {fmt!r}; choose one of {FORMATS}")
+def export_model(model: nn.Module, path: str | Path, fmt: str | None = None, x: Tensor | None = None) -> Path:
+    """Write export_program(model, x) to path as fmt ("pt2": torch.export.save; "onnx": save_onnx;
+    None: from the suffix, .onnx or .pt2)."""
     path = Path(path)
+    fmt = fmt or path.suffix.lstrip(".")
+    if fmt not in FORMATS:
+        raise ValueError(f"export format {fmt!r} is unknown; choose one of {FORMATS} (--format, or a file "
+                         f"ending in .pt2 / .onnx)")
     path.parent.mkdir(parents=True, exist_ok=True)
+    program = export_program(model, x)
     if fmt == "onnx":
-        return export_onnx(model, path, x)
-    torch.export.save(export_program(model, x), str(path))
+        return save_onnx(program, path)
+    torch.export.save(program, str(path))
     return path

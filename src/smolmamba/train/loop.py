@@ -35,6 +35,7 @@ from smolmamba.train import checkpoint as ckpt
 from smolmamba.train.config import TrainConfig, save_config
 from smolmamba.train.distributed import (DistInfo, all_gather_objects, all_reduce_sum, broadcast_buffers,
                                          cleanup, init_distributed, unwrap, wrap_model)
+from smolmamba.train.guards import NonFiniteGuard, check_weights_before_save
 from smolmamba.train.logger import MetricsLogger, log
 
 
@@ -158,6 +159,7 @@ def build_model_and_data(cfg: TrainConfig):
                                  f"={value}; give one of them")
             overrides[key] = value
     model = create_model(cfg.model, **overrides)
+    model.set_grad_checkpointing(cfg.grad_checkpointing)
     if cfg.init_from is not None:
         init_weights(model, cfg.init_from)
     m = model.cfg
@@ -261,8 +263,10 @@ def mix_batch(mixup, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, to
 
 
 def train_one_epoch(model, criterion, optimizer, loader, cfg: TrainConfig, info: DistInfo, state: RunState,
-                    total_steps: int, warmup_steps: int, scaler, ema=None, mixup=None, on_step=None) -> dict:
-    """Run the optimizer steps of one epoch (or until total_steps); -> {loss, acc, img_s, lr}."""
+                    total_steps: int, warmup_steps: int, scaler, ema=None, mixup=None, on_step=None,
+                    guard: NonFiniteGuard | None = None) -> dict:
+    """Run the optimizer steps of one epoch (or until total_steps); -> {loss, acc, img_s, lr}.
+    guard: skips or stops at a non-finite loss (train/guards.py); None steps regardless."""
     model.train()
     accum, device = cfg.accum_steps, info.device
     sums = [0.0, 0.0, 0.0]  # loss * n, correct, n
@@ -288,20 +292,24 @@ def train_one_epoch(model, criterion, optimizer, loader, cfg: TrainConfig, info:
                 logits = model(x)
                 loss = criterion(logits.float(), target)
             scaler.scale(loss / accum).backward()
-        sums[0] += loss.item() * len(y)
-        sums[1] += (logits.argmax(-1) == y).sum().item()
-        sums[2] += len(y)
+        value = loss.item()
+        if guard is None or guard.note(value):  # a non-finite loss stays out of the averages
+            sums[0] += value * len(y)
+            sums[1] += (logits.argmax(-1) == y).sum().item()
+            sums[2] += len(y)
         if not last_micro:
             continue
-        if cfg.clip_grad is not None:
-            scaler.unscale_(optimizer)
-            nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad)
-        scaler.step(optimizer)
-        scaler.update()
+        stepped = guard is None or guard.step_ok(state.step, state.epoch)
+        if stepped:
+            if cfg.clip_grad is not None:
+                scaler.unscale_(optimizer)
+                nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad)
+            scaler.step(optimizer)
+            scaler.update()
         optimizer.zero_grad(set_to_none=True)
         state.step += 1
         state.batch += 1
-        if ema is not None:
+        if ema is not None and stepped:
             ema.update(unwrap(model), step=state.step)
         if state.step % cfg.log_every == 0 or state.step >= total_steps:
             bar.set_postfix(loss=f"{sums[0] / sums[2]:.3f}", acc=f"{100 * sums[1] / sums[2]:.1f}",
@@ -363,7 +371,8 @@ def trainer_state(state: RunState, optimizer, scaler, cfg: TrainConfig, info: Di
 
 
 def save(dest: Path, model, ema, state, optimizer, scaler, cfg: TrainConfig, info: DistInfo) -> None:
-    """Checkpoint to dest on rank 0 (every rank joins the RNG gather)."""
+    """Checkpoint to dest on rank 0 (every rank joins the RNG gather); never from NaN/inf weights."""
+    check_weights_before_save(unwrap(model), dest, state.step)
     ts = trainer_state(state, optimizer, scaler, cfg, info)
     if info.is_main:
         ckpt.save_checkpoint(dest, unwrap(model), cfg.model, ts, ema.module if ema is not None else None)
@@ -464,6 +473,7 @@ def run(cfg: TrainConfig, info: DistInfo, stop: StopOnSignal | None = None) -> d
         f"{steps_per_epoch} steps/epoch, {total} steps", info.is_main)
 
     stop = stop or StopOnSignal()  # not entered: never requested
+    guard = NonFiniteGuard(cfg.on_nonfinite, cfg.max_nonfinite_skips, run_dir, info)
 
     def interrupted(signum: int):
         if logger is not None:
@@ -486,7 +496,7 @@ def run(cfg: TrainConfig, info: DistInfo, stop: StopOnSignal | None = None) -> d
         t0 = time.perf_counter()
         loader = train_loader(train_set, cfg, info, state.epoch, state.batch)
         stats = train_one_epoch(ddp_model, criterion, optimizer, loader, cfg, info, state, total, warmup,
-                                scaler, ema, mixup, save_every_steps)
+                                scaler, ema, mixup, save_every_steps, guard)
         done = state.step >= total
         for module in (model, ema.module if ema is not None else None):
             if module is not None:
@@ -495,7 +505,7 @@ def run(cfg: TrainConfig, info: DistInfo, stop: StopOnSignal | None = None) -> d
         if state.batch >= steps_per_epoch:
             state.epoch, state.batch = state.epoch + 1, 0
         row = {"epoch": epoch, "step": state.step, "lr": stats["lr"], "train_loss": stats["loss"],
-               "train_acc": stats["acc"], "train_img_s": stats["img_s"]}
+               "train_acc": stats["acc"], "train_img_s": stats["img_s"], "skipped_steps": guard.skipped}
         improved = False
         if done or (epoch + 1) % cfg.eval_every == 0:
             row.update(eval_row(ddp_model, ema, test_dl, info, cfg))
