@@ -312,7 +312,8 @@ def train_one_epoch(model, criterion, optimizer, loader, cfg: TrainConfig, info:
         if ema is not None and stepped:
             ema.update(unwrap(model), step=state.step)
         if state.step % cfg.log_every == 0 or state.step >= total_steps:
-            bar.set_postfix(loss=f"{sums[0] / sums[2]:.3f}", acc=f"{100 * sums[1] / sums[2]:.1f}",
+            n = max(sums[2], 1.0)  # 0 while every micro-batch so far had a skipped, non-finite loss
+            bar.set_postfix(loss=f"{sums[0] / n:.3f}", acc=f"{100 * sums[1] / n:.1f}",
                             img_s=f"{sums[2] * info.world_size / (time.perf_counter() - start):.0f}")
         bar.update(1)
         if on_step is not None:
