@@ -4,6 +4,10 @@ __version__ = "0.1.0"
 
 __all__ = ["ModelCfg", "create_model", "list_models", "__version__"]
 
+from smolmamba import timm_plugin as _timm_plugin  # noqa: E402
+
+_timm_plugin.install()  # timm.create_model("smolmamba_tiny") works once timm is imported
+
 
 def __getattr__(name: str):
     """Lazy access to the model API, so `import smolmamba` stays cheap for the CLI and submodules."""

@@ -28,6 +28,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     import yaml
 
     from smolmamba.train.config import load_config
+    from smolmamba.train.guards import NonFiniteError
     from smolmamba.train.loop import main as train_main
     from smolmamba.train.signals import TrainingInterrupted
 
@@ -44,6 +45,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
             o for o in args.overrides if not o.startswith("resume=")] + ["resume=auto"]
         print(f"interrupted: saved {stop.path}; resume with: {shlex.join(again)}", file=sys.stderr)
         return stop.exit_code
+    except NonFiniteError as err:  # diverged: the message names the step, the checkpoint kept and fixes
+        print(f"smolmamba train: error: {err}", file=sys.stderr)
+        return 3
     return 0
 
 
@@ -76,6 +80,23 @@ def _cmd_energy(args: argparse.Namespace) -> int:
 
         write_json_atomic(args.json, [r.as_dict() for r in report])
         print(f"wrote {args.json}")
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from smolmamba.models.export import export_model
+
+    if (args.model is None) == (args.checkpoint is None):
+        raise ValueError("give exactly one of --model NAME or --checkpoint PATH")
+    if args.checkpoint is not None:
+        from smolmamba.train.checkpoint import load_model
+
+        model, _ = load_model(args.checkpoint)
+    else:
+        from smolmamba.models import create_model
+
+        model = create_model(args.model)
+    print(f"wrote {export_model(model, args.out, args.format)}")
     return 0
 
 
@@ -189,6 +210,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of a --model's random initialisation")
     p.add_argument("--json", default=None, help="write the report(s) here")
     p.set_defaults(func=_cmd_energy)
+
+    p = sub.add_parser("export", help="export a model for inference: torch.export (.pt2) or ONNX")
+    p.add_argument("--model", default=None, help="registered model name (random init)")
+    p.add_argument("--checkpoint", default=None, help="a run's checkpoint folder instead of --model")
+    p.add_argument("--format", default=None, choices=("pt2", "onnx"), help="default: from --out's suffix")
+    p.add_argument("--out", required=True, help="file to write, e.g. model.pt2 or model.onnx")
+    p.set_defaults(func=_cmd_export)
 
     from smolmamba.experiments.config import ALL_STUDIES, ROLES, AblateConfig, CompareConfig
 

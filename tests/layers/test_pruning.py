@@ -52,6 +52,26 @@ def test_selected_indices_sorted_and_ties_go_to_lower_index():
     assert torch.equal(idx, top)
 
 
+@pytest.mark.parametrize("values", ["random", "ties", "nan_inf", "float64"])
+def test_select_tokens_is_a_stable_descending_sort(values):
+    """The sort-free selection equals the first k of torch's stable sort, ties and NaN included."""
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(200):
+        b, n = int(torch.randint(1, 4, (), generator=gen)), int(torch.randint(1, 40, (), generator=gen))
+        k = int(torch.randint(1, n + 1, (), generator=gen))
+        importance = torch.randint(0, 3, (b, n), generator=gen).float()
+        if values == "random":
+            importance = torch.rand(b, n, generator=gen)
+        if values == "nan_inf":
+            special = torch.tensor([float("nan"), float("inf"), -float("inf"), -0.0])
+            pick = torch.randint(0, 8, (b, n), generator=gen)
+            importance = torch.where(pick < 4, special[pick.clamp_max(3)], importance)
+        if values == "float64":
+            importance = importance.double() + 1e-12 * torch.randint(0, 2, (b, n), generator=gen)
+        order = torch.sort(importance, dim=-1, descending=True, stable=True).indices[:, :k]
+        assert torch.equal(select_tokens(importance, k), order.sort(dim=-1).values)
+
+
 @pytest.mark.parametrize("ratio,n,k", [(1.0, 64, 64), (1e-4, 64, 1), (0.5, 1, 1), (0.575, 64, 37),
                                        (0.8, 196, 157)])
 def test_keep_count(ratio, n, k):

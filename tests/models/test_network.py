@@ -64,11 +64,11 @@ def test_stage_starts_split_blocks_evenly():
 def test_pruning_modes():
     x = example_input(ModelCfg(**SMALL), 2)
     zero_shot = small_model(pruning_mode="zero_shot")
-    _, info = zero_shot.train().forward_features(x)
+    _, info = zero_shot.train().forward_features_with_info(x)
     assert info["positions"] == []
-    _, info = zero_shot.eval().forward_features(x)
+    _, info = zero_shot.eval().forward_features_with_info(x)
     assert len(info["positions"]) == 4
-    _, info = small_model(pruning_mode="off").eval().forward_features(x)
+    _, info = small_model(pruning_mode="off").eval().forward_features_with_info(x)
     assert info["positions"] == []
 
 

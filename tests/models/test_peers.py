@@ -68,7 +68,7 @@ def test_smixer_dstsp_prunes_time_and_tokens_once_after_the_embedding():
     model = create_model("smixer_tiny").eval()
     assert isinstance(model.input_pruner, DSTSP) and model.blocks[0].mixer.num_tokens == 65
     x = example_input(model.cfg, 2)
-    tokens, info = model.forward_features(x)
+    tokens, info = model.forward_features_with_info(x)
     assert tokens.shape == (1, 2, 46, 64)  # T' = 1; N' = round(64 * 0.7) = 45, + 1 fused token
     positions = info["input_pruning"]["positions"]
     assert positions.shape == (2, 46) and (positions[:, -1] == 64).all()
@@ -80,10 +80,10 @@ def test_input_pruning_follows_pruning_mode():
     x = example_input(ModelCfg(**SMALL), 2)
     cfg = dict(SMALL, mixer="smixer", input_pruner="dstsp", fuse_pruned=True)
     zero_shot = create_model("smixer_tiny", **cfg, pruning_mode="zero_shot")
-    assert zero_shot.train().forward_features(x)[0].shape[:3] == (3, 2, 16)
-    assert zero_shot.eval().forward_features(x)[0].shape[:3] == (1, 2, 12)  # 11 kept + fused
+    assert zero_shot.train().forward_features(x).shape[:3] == (3, 2, 16)
+    assert zero_shot.eval().forward_features(x).shape[:3] == (1, 2, 12)  # 11 kept + fused
     off = create_model("smixer_tiny", **cfg, pruning_mode="off").eval()
-    assert off.forward_features(x)[0].shape[:3] == (3, 2, 16)
+    assert off.forward_features(x).shape[:3] == (3, 2, 16)
 
 
 def test_evit_peer_fuses_at_each_stage():

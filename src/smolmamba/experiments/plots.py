@@ -56,7 +56,7 @@ def keep_ratio_sweep(points: list[dict], path: Path) -> None:
 def pruning_masks(model, x: torch.Tensor) -> dict:
     """Kept-token masks per stage for a few inputs: {"images": [B, H, W], "masks": [S, B, g, g]}."""
     model.eval()
-    _, info = model.forward_features(x)
+    _, info = model.forward_features_with_info(x)
     grid = model.cfg.img_size // model.cfg.patch_size
     masks = []
     for positions in info["positions"]:

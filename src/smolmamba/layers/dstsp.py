@@ -45,9 +45,10 @@ def kept_steps(time_steps: int, temporal_prune_rate: float) -> int:
 
 def complement(index: Tensor, n: int) -> Tensor:
     """index [B, k] of distinct tokens among n -> the other n - k indices [B, n - k], ascending."""
-    keep = torch.zeros(index.shape[0], n, dtype=torch.int8, device=index.device)
-    keep.scatter_(1, index, 1)
-    return torch.argsort(keep, dim=1, stable=True)[:, : n - index.shape[1]]
+    taken = torch.zeros(index.shape[0], n, dtype=torch.bool, device=index.device).scatter(1, index, True)
+    order = torch.arange(n, device=index.device)
+    key = torch.where(taken, order + n, order)  # distinct keys: the others first, in index order
+    return torch.topk(key, n - index.shape[1], dim=1, largest=False, sorted=True).values  # no stable sort: ONNX
 
 
 def gather_steps(x: Tensor, time_index: Tensor) -> Tensor:

@@ -33,13 +33,26 @@ def sort_comparisons(rows: int, n: int) -> float:
 
 
 def select_tokens(importance: Tensor, k: int) -> Tensor:
-    """importance [B, N] -> indices [B, k] of the k largest, ties to the lower index, sorted ascending."""
+    """importance [B, N] -> indices [B, k] of the k largest, ties to the lower index, sorted ascending.
+
+    Exactly the first k of a stable descending sort (NaN largest, as in torch.sort), without a stable
+    sort, so that it traces for torch.export and ONNX: the tokens above the k-th largest value are
+    kept, and of those equal to it the lowest-indexed ones that fill k.
+    """
     if importance.dim() != 2:
         raise ValueError(f"importance must be [B, N], got shape {tuple(importance.shape)}")
-    if not 1 <= k <= importance.shape[1]:
-        raise ValueError(f"k={k} tokens cannot be kept out of N={importance.shape[1]}; need 1 <= k <= N")
-    order = torch.sort(importance, dim=-1, descending=True, stable=True).indices[:, :k]
-    return torch.sort(order, dim=-1).values
+    n = importance.shape[1]
+    if not 1 <= k <= n:
+        raise ValueError(f"k={k} tokens cannot be kept out of N={n}; need 1 <= k <= N")
+    kth = torch.topk(importance, k, dim=1).values[:, k - 1 :]  # (B, 1) k-th largest value
+    nan, kth_nan = torch.isnan(importance), torch.isnan(kth)
+    above = (importance > kth) | (nan & ~kth_nan)  # (B, N), fewer than k per row
+    tied = (importance == kth) | (nan & kth_nan)
+    room = k - above.sum(dim=1, keepdim=True)  # (B, 1) ties still to keep, >= 1
+    kept = above | (tied & (torch.cumsum(tied, dim=1) <= room))  # exactly k per row
+    index = torch.arange(n, device=importance.device)
+    key = torch.where(kept, index, index + n)  # kept tokens first, each group in index order
+    return torch.topk(key, k, dim=1, largest=False, sorted=True).values
 
 
 def gather_tokens(x: Tensor, index: Tensor) -> Tensor:

@@ -19,6 +19,8 @@ from smolmamba.layers.pruning import TokenPruner
 from smolmamba.layers.smixer import SpikingTokenMixer
 from smolmamba.layers.ssm import SpikingSSM, SSMVariant
 from smolmamba.models.config import ModelCfg
+from smolmamba.models.grad_checkpoint import checkpoint_block
+from smolmamba.models import pretrained
 
 
 def stage_starts(depth: int, num_stages: int, first: int = 0) -> list[int]:
@@ -54,10 +56,15 @@ def build_input_pruner(cfg: ModelCfg) -> nn.Module | None:
 
 
 class SpikingVisionNet(nn.Module):
-    """forward(x) -> logits; forward_features(x) -> (tokens [T,B,n,D], info) with per-stage positions.
+    """forward(x) -> logits [B, classes]; forward_features(x) -> tokens [T, B, n, D];
+    forward_features_with_info(x) -> (tokens, info) with per-stage positions; forward_head(tokens).
 
+    timm's model interface: num_classes, num_features, pretrained_cfg / default_cfg, get_classifier,
+    reset_classifier, set_grad_checkpointing. num_classes=0 gives a model without a head (pooled
+    features [B, D] out).
     check_finite: None (default) checks inputs for NaN/inf in eval mode only (training skips the
     pass over the batch); True always, False never. A plain attribute: model.check_finite = False.
+    The check is skipped while torch.export / torch.compile trace the model (a data-dependent branch).
     """
 
     def __init__(self, cfg: ModelCfg, check_finite: bool | None = None):
@@ -79,7 +86,39 @@ class SpikingVisionNet(nn.Module):
         self.blocks = nn.ModuleList(blocks)
         self.input_pruner = build_input_pruner(cfg)
         self.head_norm = nn.LayerNorm(cfg.embed_dim)
-        self.head = nn.Linear(cfg.embed_dim, cfg.num_classes)
+        self.head = build_head(cfg.embed_dim, cfg.num_classes)
+        self.num_features = cfg.embed_dim
+        self.grad_checkpointing = False
+
+    @property
+    def num_classes(self) -> int:
+        return self.cfg.num_classes
+
+    @property
+    def pretrained_cfg(self) -> dict:
+        """Input size, T, channels, mean/std and classes of this model (timm's keys plus T)."""
+        return pretrained.pretrained_cfg(self.cfg)
+
+    @property
+    def default_cfg(self) -> dict:
+        """timm's older name of pretrained_cfg."""
+        return self.pretrained_cfg
+
+    def get_classifier(self) -> nn.Module:
+        return self.head
+
+    def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
+        """A new, freshly initialised head for num_classes (0: no head); self.cfg follows."""
+        if global_pool not in (None, "avg"):
+            raise ValueError(f"global_pool={global_pool!r}: the head always averages over tokens and T; "
+                             f"pass None or 'avg'")
+        self.cfg = self.cfg.replace(num_classes=num_classes)
+        norm = self.head_norm.weight
+        self.head = build_head(self.num_features, num_classes).to(norm.device, norm.dtype)
+
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        """Recompute each block's activations in backward instead of storing them (training only)."""
+        self.grad_checkpointing = enable
 
     def pruning_active(self) -> bool:
         """Whether pruners run in the current mode (zero_shot prunes only in eval)."""
@@ -104,14 +143,20 @@ class SpikingVisionNet(nn.Module):
             raise ValueError(f"input dtype {x.dtype} differs from the model's {weight.dtype}; cast the input "
                              f"(x.to({weight.dtype})) or the model (model.to({x.dtype})), or use torch.autocast")
         if self.check_finite or (self.check_finite is None and not self.training):
-            check_finite(x)
+            if not torch.compiler.is_compiling():  # also True under torch.export and torch.onnx.export
+                check_finite(x)
         if cfg.events:
             return self.patch_embed(x.transpose(0, 1), static=False)  # (T, B, 2, H, W) in
         frames = x.unsqueeze(0).expand(cfg.time_steps, *x.shape)  # direct encoding, (T, B, C, H, W)
         return self.patch_embed(frames, static=True)
 
-    def forward_features(self, x: Tensor) -> tuple[Tensor, dict]:
-        """-> tokens [T, B, n, D], info {"positions": [[B, k] per stage], "importance": [[B, n] ...]}."""
+    def forward_features(self, x: Tensor) -> Tensor:
+        """x -> tokens [T, B, n, D] after the last block (n: tokens kept, + 1 with a fused token)."""
+        return self.forward_features_with_info(x)[0]
+
+    def forward_features_with_info(self, x: Tensor) -> tuple[Tensor, dict]:
+        """-> tokens [T, B, n, D], info {"num_tokens": N, "positions": [[B, k] per stage],
+        "importance": [[B, n] per stage]} (and "input_pruning" with DSTSP)."""
         tokens = self.embed(x)
         prune = self.pruning_active()
         positions, context = None, {}
@@ -123,8 +168,10 @@ class SpikingVisionNet(nn.Module):
                 positions = with_fused_position(positions, info["num_tokens"])
             info["input_pruning"] = {"positions": positions, "time_index": pruned.time_index,
                                      "importance": pruned.importance}
+        recompute = self.grad_checkpointing and self.training and torch.is_grad_enabled()
         for block in self.blocks:
-            tokens, positions, context = block(tokens, positions, context, prune)
+            args = (tokens, positions, context, prune)
+            tokens, positions, context = checkpoint_block(block, *args) if recompute else block(*args)
             if context["importance"] is not None:
                 info["positions"].append(positions)
                 info["importance"].append(context["importance"])
@@ -134,12 +181,21 @@ class SpikingVisionNet(nn.Module):
         """The classifier's layers: the energy meter and the profile count them as "head"."""
         return self.head_norm, self.head
 
-    def forward_head(self, tokens: Tensor) -> Tensor:
-        """tokens [T, B, n, D] -> logits [B, classes]: norm, mean over kept tokens and T, linear."""
-        return self.head(self.head_norm(tokens).mean(dim=(0, 2)))
+    def forward_head(self, tokens: Tensor, pre_logits: bool = False) -> Tensor:
+        """tokens [T, B, n, D] -> logits [B, classes]: norm, mean over kept tokens and T, linear;
+        pre_logits=True stops before the linear: pooled features [B, D]."""
+        pooled = self.head_norm(tokens).mean(dim=(0, 2))
+        return pooled if pre_logits else self.head(pooled)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.forward_head(self.forward_features(x)[0])
+        return self.forward_head(self.forward_features(x))
+
+
+def build_head(dim: int, num_classes: int) -> nn.Module:
+    """Linear classifier, or Identity for num_classes=0 (timm's convention for a headless model)."""
+    if num_classes < 0:
+        raise ValueError(f"num_classes must be >= 0 (0: no head), got {num_classes}")
+    return nn.Linear(dim, num_classes) if num_classes > 0 else nn.Identity()
 
 
 def count_parameters(model: nn.Module) -> int:
@@ -150,7 +206,7 @@ def count_parameters(model: nn.Module) -> int:
 @torch.no_grad()
 def tokens_per_stage(model: SpikingVisionNet, x: Tensor) -> list[int]:
     """Token counts entering the blocks, measured on a forward pass of x: [N, (after DSTSP,) k_1, ...]."""
-    _, info = model.forward_features(x)
+    _, info = model.forward_features_with_info(x)
     counts = [info["num_tokens"]]
     if "input_pruning" in info:
         counts.append(info["input_pruning"]["positions"].shape[1])

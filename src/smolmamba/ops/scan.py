@@ -150,6 +150,8 @@ class _Softplus(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x):
         ctx.save_for_backward(x)
+        if torch.compiler.is_compiling():  # torch.export: the same ops without in-place / out= writes
+            return _softplus_traced(x)
         y = torch.clamp(x, max=20.0).exp_()
         u = y + 1.0
         d = u - 1.0
@@ -163,6 +165,16 @@ class _Softplus(torch.autograd.Function):
     def backward(ctx, g):
         (x,) = ctx.saved_tensors
         return torch.where(x > 20.0, g, g * torch.sigmoid(x))
+
+
+def _softplus_traced(x: torch.Tensor) -> torch.Tensor:
+    """_Softplus.forward's values, out of place (an exported graph with out= ops runs only under no_grad)."""
+    y = torch.clamp(x, max=20.0).exp()
+    u = y + 1.0
+    d = u - 1.0
+    tiny = d == 0
+    lp = u.log().mul(y).div(d.masked_fill(tiny, 1.0))
+    return torch.where(x > 20.0, x, torch.where(tiny, y, lp))
 
 
 def softplus(x: torch.Tensor) -> torch.Tensor:

@@ -149,6 +149,32 @@ class _BlockedScan(torch.autograd.Function):
         return back(ddt), back(dx), None if dA is None else dA.t().contiguous(), back(dB), back(dC), None
 
 
+def _traced_scan(dt, x, A, Bm, Cm, block_size: int):
+    """_BlockedScan's forward without buffers, out= or in-place writes, for torch.export / torch.compile:
+    functionalising writes into views of a buffer makes the exported graph grow quadratically.
+    The same kernels in the same order, so the same values; plain autograd differentiates it."""
+    Bsz, D, L = dt.shape
+    N = A.shape[1]
+    T = max(1, min(block_size, L))
+    dtp, xp, Bp, Cp = _time_major(dt), _time_major(x), _time_major(Bm), _time_major(Cm)
+    A2 = (A * _LOG2E).t().contiguous()  # (N, D)
+    h, ys = None, []
+    for s in range(0, L, T):
+        n = min(T, L - s)
+        a = torch.exp2(dtp[s : s + n, :, None, :] * A2)  # (n, B, N, D)
+        xb = xp[s : s + n, :, None, :] * Bp[s : s + n, :, :, None]  # (n, B, N, D)
+        states = []
+        for t in range(n):
+            h = xb[t] if h is None else torch.addcmul(xb[t], a[t], h)  # (B, N, D)
+            states.append(h)
+        H = torch.stack(states)  # (n, B, N, D)
+        ys.append(torch.bmm(Cp[s : s + n].reshape(n * Bsz, 1, N), H.view(n * Bsz, N, D)).view(n, Bsz, D))
+    return _batch_major(torch.cat(ys)), h.transpose(1, 2).clone()
+
+
 def scan_core(dt, x, A, Bm, Cm, block_size: int | None = None):
     """Core recurrence; returns (y [B, D, L], last state [B, D, N]). Inputs same dtype/device."""
-    return _BlockedScan.apply(dt, x, A, Bm, Cm, DEFAULT_BLOCK_SIZE if block_size is None else int(block_size))
+    block_size = DEFAULT_BLOCK_SIZE if block_size is None else int(block_size)
+    if torch.compiler.is_compiling():  # also under torch.export and torch.onnx.export
+        return _traced_scan(dt, x, A, Bm, Cm, block_size)
+    return _BlockedScan.apply(dt, x, A, Bm, Cm, block_size)

@@ -19,6 +19,7 @@ from smolmamba.io import write_text_atomic
 REQUIRED = "???"  # placeholder: this option must be given as key=value
 AMP_MODES = ("none", "bf16", "fp16")
 DEVICES = ("auto", "cpu", "cuda")
+ON_NONFINITE = ("stop", "skip")  # what a NaN/inf loss does, see train/guards.py
 
 
 @dataclass
@@ -52,6 +53,9 @@ class TrainConfig:
     ema: bool = False  # keep an exponential moving average of the weights (timm ModelEmaV3)
     ema_decay: float = 0.999
     max_steps: int | None = None  # stop after this many optimizer steps (the schedule ends there too)
+    on_nonfinite: str = "stop"  # NaN/inf loss: stop (raise; last/ keeps the last good weights) | skip the step
+    max_nonfinite_skips: int = 5  # on_nonfinite=skip: stop after this many consecutive skipped steps
+    grad_checkpointing: bool = False  # recompute each block in backward: less memory, ~1.3x the step time
     # runtime
     device: str = "auto"  # auto | cpu | cuda
     seed: int = 0
@@ -87,7 +91,9 @@ def validate(cfg: TrainConfig) -> None:
         raise ValueError(f"amp={cfg.amp!r}; choose one of {AMP_MODES}")
     if cfg.device not in DEVICES:
         raise ValueError(f"device={cfg.device!r}; choose one of {DEVICES}")
-    for name in ("epochs", "batch_size", "accum_steps", "eval_every", "log_every"):
+    if cfg.on_nonfinite not in ON_NONFINITE:
+        raise ValueError(f"on_nonfinite={cfg.on_nonfinite!r}; choose one of {ON_NONFINITE}")
+    for name in ("epochs", "batch_size", "accum_steps", "eval_every", "log_every", "max_nonfinite_skips"):
         if getattr(cfg, name) < 1:
             raise ValueError(f"{name} must be >= 1, got {getattr(cfg, name)}")
     if (cfg.mixup > 0 or cfg.cutmix > 0) and cfg.batch_size % 2:

@@ -12,6 +12,7 @@ from torch import nn
 from tqdm import tqdm
 
 from smolmamba.train.config import TrainConfig
+from smolmamba.train.guards import NonFiniteGuard
 from smolmamba.train.distributed import DistInfo, all_reduce_sum, unwrap
 from smolmamba.train.setup import lr_at
 from smolmamba.train.state import RunState
@@ -33,8 +34,10 @@ def mix_batch(mixup, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, to
 
 
 def train_one_epoch(model, criterion, optimizer, loader, cfg: TrainConfig, info: DistInfo, state: RunState,
-                    total_steps: int, warmup_steps: int, scaler, ema=None, mixup=None, on_step=None) -> dict:
-    """Run the optimizer steps of one epoch (or until total_steps); -> {loss, acc, img_s, lr}."""
+                    total_steps: int, warmup_steps: int, scaler, ema=None, mixup=None, on_step=None,
+                    guard: NonFiniteGuard | None = None) -> dict:
+    """Run the optimizer steps of one epoch (or until total_steps); -> {loss, acc, img_s, lr}.
+    guard: skips or stops at a non-finite loss (train/guards.py); None steps regardless."""
     model.train()
     accum, device = cfg.accum_steps, info.device
     sums = [0.0, 0.0, 0.0]  # loss * n, correct, n
@@ -60,23 +63,28 @@ def train_one_epoch(model, criterion, optimizer, loader, cfg: TrainConfig, info:
                 logits = model(x)
                 loss = criterion(logits.float(), target)
             scaler.scale(loss / accum).backward()
-        sums[0] += loss.item() * len(y)
-        sums[1] += (logits.argmax(-1) == y).sum().item()
-        sums[2] += len(y)
+        value = loss.item()
+        if guard is None or guard.note(value):  # a non-finite loss stays out of the averages
+            sums[0] += value * len(y)
+            sums[1] += (logits.argmax(-1) == y).sum().item()
+            sums[2] += len(y)
         if not last_micro:
             continue
-        if cfg.clip_grad is not None:
-            scaler.unscale_(optimizer)
-            nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad)
-        scaler.step(optimizer)
-        scaler.update()
+        stepped = guard is None or guard.step_ok(state.step, state.epoch)
+        if stepped:
+            if cfg.clip_grad is not None:
+                scaler.unscale_(optimizer)
+                nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad)
+            scaler.step(optimizer)
+            scaler.update()
         optimizer.zero_grad(set_to_none=True)
         state.step += 1
         state.batch += 1
-        if ema is not None:
+        if ema is not None and stepped:
             ema.update(unwrap(model), step=state.step)
         if state.step % cfg.log_every == 0 or state.step >= total_steps:
-            bar.set_postfix(loss=f"{sums[0] / sums[2]:.3f}", acc=f"{100 * sums[1] / sums[2]:.1f}",
+            n = max(sums[2], 1.0)  # 0 while every micro-batch so far had a skipped, non-finite loss
+            bar.set_postfix(loss=f"{sums[0] / n:.3f}", acc=f"{100 * sums[1] / n:.1f}",
                             img_s=f"{sums[2] * info.world_size / (time.perf_counter() - start):.0f}")
         bar.update(1)
         if on_step is not None:
@@ -106,7 +114,7 @@ def evaluate(model: nn.Module, loader, info: DistInfo = DistInfo(), amp: str = "
             break
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         with autocast(device, amp):
-            feats, feat_info = model.forward_features(x)
+            feats, feat_info = model.forward_features_with_info(x)
             logits = model.forward_head(feats).float()
         if tokens is None:  # [N, (after the DSTSP input pruner,) k_1, ...], as models.tokens_per_stage
             tokens = [feat_info["num_tokens"]] + [p.shape[1] for p in feat_info["positions"]]

@@ -8,7 +8,7 @@ from pathlib import Path
 from smolmamba.io import write_csv_atomic
 
 COLUMNS = ("epoch", "step", "lr", "train_loss", "train_acc", "test_loss", "test_top1", "test_top5",
-           "ema_top1", "ema_top5", "best_top1", "epoch_s", "train_img_s")
+           "ema_top1", "ema_top5", "best_top1", "epoch_s", "train_img_s", "skipped_steps")
 
 
 def log(msg: str, enabled: bool = True) -> None:

@@ -22,6 +22,7 @@ from smolmamba.train import checkpoint as ckpt
 from smolmamba.train.config import TrainConfig, save_config
 from smolmamba.train.distributed import DistInfo, broadcast_buffers, cleanup, init_distributed, unwrap, wrap_model
 from smolmamba.train.epoch import eval_row, train_one_epoch
+from smolmamba.train.guards import NonFiniteGuard
 from smolmamba.train.logger import MetricsLogger, log, summary
 from smolmamba.train.setup import (build_model_and_data, check_names, eval_loader, make_optimizer, make_schedule,
                                    train_loader)
@@ -77,13 +78,14 @@ def run(cfg: TrainConfig, info: DistInfo, stop: StopOnSignal | None = None) -> d
         f"global batch {sched.global_batch} ({info.world_size} process(es) on {info.device}), "
         f"{sched.steps_per_epoch} steps/epoch, {sched.total} steps", info.is_main)
     saves = Saves(run_dir, trainee, state, cfg, info, stop or StopOnSignal(), logger, sched.steps_per_epoch)
+    guard = NonFiniteGuard(cfg.on_nonfinite, cfg.max_nonfinite_skips, run_dir, info)
 
     row = {}
     while state.step < sched.total:
         t0 = time.perf_counter()
         loader = train_loader(train_set, cfg, info, state.epoch, state.batch)
         stats = train_one_epoch(ddp_model, criterion, trainee.optimizer, loader, cfg, info, state, sched.total,
-                                sched.warmup, trainee.scaler, ema, mixup, saves.after_step)
+                                sched.warmup, trainee.scaler, ema, mixup, saves.after_step, guard)
         for module in (model, ema.module if ema is not None else None):
             if module is not None:
                 broadcast_buffers(module, info)  # every rank evaluates (and ends with) rank 0's statistics
@@ -91,7 +93,7 @@ def run(cfg: TrainConfig, info: DistInfo, stop: StopOnSignal | None = None) -> d
         if state.batch >= sched.steps_per_epoch:
             state.epoch, state.batch = state.epoch + 1, 0
         row = {"epoch": epoch, "step": state.step, "lr": stats["lr"], "train_loss": stats["loss"],
-               "train_acc": stats["acc"], "train_img_s": stats["img_s"]}
+               "train_acc": stats["acc"], "train_img_s": stats["img_s"], "skipped_steps": guard.skipped}
         improved = False
         if state.step >= sched.total or (epoch + 1) % cfg.eval_every == 0:
             row.update(eval_row(ddp_model, ema, test_dl, info, cfg))

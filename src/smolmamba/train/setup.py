@@ -45,6 +45,7 @@ def build_model_and_data(cfg: TrainConfig):
                                  f"={value}; give one of them")
             overrides[key] = value
     model = create_model(cfg.model, **overrides)
+    model.set_grad_checkpointing(cfg.grad_checkpointing)
     if cfg.init_from is not None:
         init_weights(model, cfg.init_from)
     m = model.cfg

@@ -15,6 +15,7 @@ import torch
 
 from smolmamba.train import checkpoint as ckpt
 from smolmamba.train.config import TrainConfig
+from smolmamba.train.guards import check_weights_before_save
 from smolmamba.train.distributed import DistInfo, all_gather_objects, unwrap
 from smolmamba.train.logger import log
 
@@ -76,7 +77,8 @@ def trainer_state(state: RunState, optimizer, scaler, cfg: TrainConfig, info: Di
 
 
 def save(dest: Path, trainee: Trainee, state: RunState, cfg: TrainConfig, info: DistInfo) -> None:
-    """Checkpoint to dest on rank 0 (every rank joins the RNG gather)."""
+    """Checkpoint to dest on rank 0 (every rank joins the RNG gather); never from NaN/inf weights."""
+    check_weights_before_save(unwrap(trainee.model), dest, state.step)
     ts = trainer_state(state, trainee.optimizer, trainee.scaler, cfg, info)
     if info.is_main:
         ema = trainee.ema.module if trainee.ema is not None else None
