@@ -33,7 +33,7 @@ def test_kernel_reports_on_cpu_agree():
 def test_train_report_records_each_model():
     rep = gpu_check.train_report(CPU, models=("smolmamba_tiny", "no_such_model"), batch=2)
     tiny = rep["models"]["smolmamba_tiny"]
-    assert tiny["ok"] and tiny["scan_impl_auto"] == "torch" and tiny["params_without_grad"] == 0
+    assert tiny["ok"] and tiny["scan_impl_auto"] == "numba" and tiny["params_without_grad"] == 0
     assert "no_such_model" in rep["models"]["no_such_model"]["error"]
     assert not gpu_check.all_ok(rep)
 
