@@ -21,7 +21,8 @@ def step(model, x, y):
     model.zero_grad(set_to_none=True)
     torch.manual_seed(1)  # the random pruner draws from the global RNG
     F.cross_entropy(model(x), y).backward()
-    return {n: p.grad.clone() for n, p in model.named_parameters()}, {k: v.clone() for k, v in model.state_dict().items()}
+    grads = {n: p.grad.clone() for n, p in model.named_parameters()}
+    return grads, {k: v.clone() for k, v in model.state_dict().items()}
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

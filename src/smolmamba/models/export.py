@@ -48,8 +48,8 @@ def example_batch(model: nn.Module, batch_size: int = 2) -> Tensor:
     return example_input(model.cfg, batch_size).to(weight.device, weight.dtype)
 
 
-def dynamic_batch(x: Tensor) -> tuple[dict]:
-    """dynamic_shapes for torch.export / torch.onnx.export: dim 0 of the one input is free."""
+def dynamic_batch() -> tuple[dict]:
+    """dynamic_shapes for torch.export: dim 0 of the one input is free."""
     return ({0: torch.export.Dim("batch", min=1, max=MAX_BATCH)},)
 
 
@@ -57,14 +57,19 @@ def export_program(model: nn.Module, x: Tensor | None = None) -> torch.export.Ex
     """torch.export of model(x) -> logits, batch dimension dynamic (x: an example input, default random)."""
     x = example_batch(model) if x is None else x
     with traceable(model):
-        return torch.export.export(model, (x,), dynamic_shapes=dynamic_batch(x))
+        return torch.export.export(model, (x,), dynamic_shapes=dynamic_batch())
+
+
+def require_onnx() -> None:
+    """ValueError naming the install command when torch.onnx's exporter packages are missing."""
+    missing = [m for m in ("onnx", "onnxscript") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise ValueError(f"ONNX export needs {' and '.join(missing)}: pip install onnx onnxscript")
 
 
 def save_onnx(program: torch.export.ExportedProgram, path: str | Path) -> Path:
     """ONNX file of an export_program (torch.onnx.export, dynamo): input "x", output "logits"."""
-    missing = [m for m in ("onnx", "onnxscript") if importlib.util.find_spec(m) is None]
-    if missing:
-        raise ValueError(f"ONNX export needs {' and '.join(missing)}: pip install onnx onnxscript")
+    require_onnx()
     path = Path(path)
     with torch.no_grad():
         torch.onnx.export(program, f=str(path), dynamo=True, input_names=["x"], output_names=["logits"],
@@ -80,6 +85,8 @@ def export_model(model: nn.Module, path: str | Path, fmt: str | None = None, x: 
     if fmt not in FORMATS:
         raise ValueError(f"export format {fmt!r} is unknown; choose one of {FORMATS} (--format, or a file "
                          f"ending in .pt2 / .onnx)")
+    if fmt == "onnx":
+        require_onnx()  # before the minutes of tracing
     path.parent.mkdir(parents=True, exist_ok=True)
     program = export_program(model, x)
     if fmt == "onnx":

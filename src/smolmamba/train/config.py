@@ -55,7 +55,7 @@ class TrainConfig:
     max_steps: int | None = None  # stop after this many optimizer steps (the schedule ends there too)
     on_nonfinite: str = "stop"  # NaN/inf loss: stop (raise; last/ keeps the last good weights) | skip the step
     max_nonfinite_skips: int = 5  # on_nonfinite=skip: stop after this many consecutive skipped steps
-    grad_checkpointing: bool = False  # recompute each block in backward: less memory, ~1.3x the step time
+    grad_checkpointing: bool = False  # recompute each block in backward: less memory, one more block forward
     # runtime
     device: str = "auto"  # auto | cpu | cuda
     seed: int = 0

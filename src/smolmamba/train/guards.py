@@ -74,13 +74,13 @@ class NonFiniteGuard:
         where = f"step {step + 1} (epoch {epoch})"
         if self.mode == "stop":
             raise NonFiniteError(f"{what} is not finite at {where}; {kept_checkpoint(self.run_dir)}. "
-                                f"To continue: {FIXES}, then resume=auto; or on_nonfinite=skip")
+                                 f"To continue: {FIXES}, then resume=auto; or on_nonfinite=skip")
         self.consecutive += 1
         self.skipped += 1
         if self.consecutive >= self.max_skips:
             raise NonFiniteError(f"{what} is not finite at {where}: {self.consecutive} consecutive steps "
-                                f"skipped (max_nonfinite_skips={self.max_skips}); "
-                                f"{kept_checkpoint(self.run_dir)}. To continue: {FIXES}, then resume=auto")
+                                 f"skipped (max_nonfinite_skips={self.max_skips}); "
+                                 f"{kept_checkpoint(self.run_dir)}. To continue: {FIXES}, then resume=auto")
         log(f"skipping step {step + 1} (epoch {epoch}): {what} is not finite "
             f"({self.consecutive} in a row, {self.skipped} in this run; stop after {self.max_skips})",
             self.info.is_main)
@@ -91,4 +91,4 @@ def check_weights_before_save(model: nn.Module, dest: Path, step: int) -> None:
     """Refuse to write a checkpoint from non-finite weights (it would replace the last good one)."""
     if not weights_finite(model):
         raise NonFiniteError(f"the weights hold NaN/inf at step {step}: not saving {dest}; "
-                            f"{kept_checkpoint(Path(dest).parent)}. To continue: {FIXES}, then resume=auto")
+                             f"{kept_checkpoint(Path(dest).parent)}. To continue: {FIXES}, then resume=auto")
