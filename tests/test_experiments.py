@@ -9,7 +9,8 @@ from smolmamba.experiments.compare import markdown_table, summarise
 def fake_row(role, dataset, seed, top1, energy):
     return {"dataset": dataset, "role": role, "model": role, "seed": seed, "top1": top1, "params": 1000,
             "mean_firing_rate": 0.1, "tokens_per_stage": [64, 32], "macs": 1e6, "acs": 2e6,
-            "energy_uj": energy, "energy_uj_paper": energy / 2, "img_per_s": 10.0, "train_s": 1.0}
+            "energy_uj": energy, "energy_uj_paper": energy / 2, "img_per_s": 10.0, "train_s": 1.0,
+            "lr": 5e-3, "epochs_run": 3, "best_val_top1": top1 + 1.0, "early_stopped": True}
 
 
 def test_summary_means_spreads_and_energy_ratios():
@@ -28,7 +29,7 @@ def test_summary_means_spreads_and_energy_ratios():
 def test_compare_ablate_and_report_end_to_end(tmp_path, capsys):
     out = tmp_path / "results"
     code = main(["compare", "--models", "smolmamba", "spiking_mamba", "spikformer", "--datasets", "digits",
-                 "--epochs", "1", "--train-subset", "128", "--test-subset", "64", "--output", str(out)])
+                 "--epochs", "1", "--seeds", "1", "--train-subset", "128", "--test-subset", "64", "--output", str(out)])
     assert code == 0
     (folder,) = out.iterdir()
     data = json.loads((folder / "results.json").read_text())
@@ -36,6 +37,7 @@ def test_compare_ablate_and_report_end_to_end(tmp_path, capsys):
     smol = next(r for r in data["summary"] if r["role"] == "smolmamba")
     assert smol["tokens_per_stage"] == [64, 51, 38, 32, 26]
     assert smol["energy_ratio_vs_spikformer"] > 0 and smol["energy_uj"] > 0
+    assert data["complete"] and smol["epochs_run"] == [1] and 0 <= smol["val_top1_mean"] <= 100
     assert len(data["keep_ratio_sweep"]) == 6
     for name in ("results.csv", "results.md", "accuracy_vs_energy.png", "keep_ratio_sweep.png",
                  "pruning_masks_digits.png"):

@@ -102,15 +102,14 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 def _cmd_compare(args: argparse.Namespace) -> int:
     from smolmamba.experiments.compare import run_compare
-    from smolmamba.experiments.config import CompareConfig
+    from smolmamba.experiments.config import protocol_config
 
-    roots = dict(pair.split("=", 1) for pair in args.data_root)
-    cfg = CompareConfig(roles=tuple(args.models), datasets=tuple(args.datasets), data_roots=roots,
-                        epochs=args.epochs, seeds=args.seeds, batch_size=args.batch_size, lr=args.lr,
-                        augment=args.augment,
-                        train_subset=args.train_subset, test_subset=args.test_subset,
-                        output=args.output, sweep=not args.no_sweep,
-                        masks=not args.no_masks)
+    cfg = protocol_config(args.protocol, roles=tuple(args.models), datasets=tuple(args.datasets),
+                          data_roots=dict(pair.split("=", 1) for pair in args.data_root), epochs=args.epochs,
+                          seeds=args.seeds, batch_size=args.batch_size, lrs=args.lr and tuple(args.lr),
+                          val_fraction=args.val_fraction, patience=args.patience, augment=args.augment or None,
+                          train_subset=args.train_subset, test_subset=args.test_subset, output=args.output,
+                          sweep=not args.no_sweep, masks=not args.no_masks)
     run_compare(cfg)
     return 0
 
@@ -218,7 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="file to write, e.g. model.pt2 or model.onnx")
     p.set_defaults(func=_cmd_export)
 
-    from smolmamba.experiments.config import ALL_STUDIES, ROLES, AblateConfig, CompareConfig
+    from smolmamba.experiments.config import ALL_STUDIES, PROTOCOLS, ROLES, AblateConfig, CompareConfig
 
     d = CompareConfig()
     p = sub.add_parser("compare", help="train SmolMamba and its peers side by side; tables and plots")
@@ -227,14 +226,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--datasets", nargs="+", default=list(d.datasets))
     p.add_argument("--data-root", action="append", default=[], metavar="DATASET=PATH",
                    help="folder of a dataset on your disk, e.g. cifar10=/data/cifar (repeatable)")
-    p.add_argument("--epochs", type=int, default=d.epochs)
-    p.add_argument("--seeds", type=int, default=d.seeds)
-    p.add_argument("--batch-size", type=int, default=d.batch_size)
-    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--protocol", default=d.protocol, choices=sorted(PROTOCOLS),
+                   help="budget preset (the options below override it): quick = "
+                        f"{d.seeds} seeds, <= {d.epochs} epochs, lr {d.lrs[0]:g}; full = "
+                        + ", ".join(f"{k} {v}" for k, v in PROTOCOLS["full"].items()))
+    p.add_argument("--epochs", type=int, default=None, help="most epochs per run (early stopping may end sooner)")
+    p.add_argument("--seeds", type=int, default=None)
+    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--lr", type=float, nargs="+", default=None,
+                   help="learning rate, or a grid: seed 0 picks the best on the validation split")
+    p.add_argument("--val-fraction", type=float, default=None,
+                   help=f"training data held out for lr choice and early stopping (default {d.val_fraction}; "
+                        "0 = none: fixed epochs, last weights)")
+    p.add_argument("--patience", type=int, default=None,
+                   help=f"epochs without a new best validation top-1 before a run stops (default {d.patience}; 0 = never)")
     p.add_argument("--augment", action="store_true", help="train with each dataset's augmentation")
     p.add_argument("--train-subset", type=int, default=None, help="use the first n training samples")
     p.add_argument("--test-subset", type=int, default=None, help="measure on the first n test samples")
-    p.add_argument("--output", default=d.output, help="results/<timestamp>/ is created inside")
+    p.add_argument("--output", default=None, help=f"results/<timestamp>/ is created inside (default {d.output})")
     p.add_argument("--no-sweep", action="store_true", help="skip the keep-ratio sweep")
     p.add_argument("--no-masks", action="store_true", help="skip the pruning-mask figure")
     p.set_defaults(func=_cmd_compare)

@@ -18,8 +18,9 @@ from pathlib import Path
 
 import torch
 
-from smolmamba.experiments.compare import CompareConfig, model_overrides, new_results_dir, test_batches, train_one
-from smolmamba.experiments.config import ALL_STUDIES, AblateConfig
+from smolmamba.experiments.compare import model_overrides, new_results_dir, test_batches
+from smolmamba.experiments.config import ALL_STUDIES, AblateConfig, CompareConfig
+from smolmamba.experiments.protocol import train_one
 from smolmamba.experiments.measure import measure
 from smolmamba.io import write_json_atomic, write_text_atomic
 from smolmamba.models import create_model
@@ -64,7 +65,8 @@ class Ablation:
         self.cfg, self.log = cfg, log
         self.out = new_results_dir(cfg.output)
         self.train_cfg = CompareConfig(datasets=(cfg.dataset,), epochs=cfg.epochs, batch_size=cfg.batch_size,
-                                       lr=cfg.lr, train_subset=cfg.train_subset, test_subset=cfg.test_subset,
+                                       lrs=(cfg.lr,), val_fraction=0.0, patience=0, seeds=1,
+                                       train_subset=cfg.train_subset, test_subset=cfg.test_subset,
                                        output=str(self.out))
         self._dense = None
         self.batches = test_batches(create_model("smolmamba_tiny"), cfg.dataset, self.train_cfg)
@@ -79,10 +81,10 @@ class Ablation:
 
     def train(self, name: str, tag: str, epochs: int | None = None, init_from: Path | None = None, **overrides):
         run_dir = self.out / "runs" / tag
-        model, seconds = train_one(name, self.cfg.dataset, self.cfg.seed, self.train_cfg, run_dir, epochs,
-                                   init_from, **overrides)
-        self.log(f"trained {tag} in {seconds:.0f} s")
-        return model, run_dir
+        run = train_one(name, self.cfg.dataset, self.cfg.seed, self.train_cfg, run_dir, epochs, init_from,
+                        **overrides)
+        self.log(f"trained {tag} in {run.train_s:.0f} s")
+        return run.model, run_dir
 
     def add(self, r: dict) -> None:
         self.rows.append(r)

@@ -15,20 +15,15 @@ from pathlib import Path
 import torch
 
 from smolmamba.data.model_input import model_batches
-from smolmamba.experiments.config import EVENT_DATASETS, ROLES, CompareConfig
+from smolmamba.energy import E_AC_PJ, E_MAC_PJ
+from smolmamba.experiments.config import CompareConfig
 from smolmamba.experiments.measure import measure
+from smolmamba.experiments.protocol import model_name, tune_and_train
 from smolmamba.experiments.stats import mean_interval
 from smolmamba.io import write_csv_atomic, write_json_atomic, write_text_atomic
 from smolmamba.models import create_model
 
 SWEEP_SCALES = (1.5, 1.0, 0.75, 0.5, 0.3)  # multiply the default keep ratios (capped at 1)
-
-
-def model_name(role: str, dataset: str) -> str:
-    """The registered model playing `role` on `dataset` (a registered name passes through)."""
-    if role not in ROLES:
-        return role
-    return ROLES[role][dataset in EVENT_DATASETS]
 
 
 def new_results_dir(output: str) -> Path:
@@ -43,23 +38,6 @@ def new_results_dir(output: str) -> Path:
         except FileExistsError:
             continue
     raise ValueError(f"could not create a fresh results folder under {base}")
-
-
-def train_one(role: str, dataset: str, seed: int, cfg: CompareConfig, run_dir: Path, epochs: int | None = None,
-              init_from: Path | None = None, **overrides):
-    """Train one model with the shared recipe (optionally fine-tune from a checkpoint); -> (model, seconds)."""
-    from smolmamba.train.config import TrainConfig
-    from smolmamba.train.loop import main as train_main
-
-    train_cfg = TrainConfig(model=model_name(role, dataset), model_overrides=overrides, dataset=dataset,
-                            data_root=cfg.data_roots.get(dataset), epochs=epochs or cfg.epochs,
-                            batch_size=cfg.batch_size, lr=cfg.lr, seed=seed, output=str(run_dir), augment=cfg.augment,
-                            eval_every=epochs or cfg.epochs, tensorboard=False, train_subset=cfg.train_subset,
-                            warmup_epochs=min(0.5, (epochs or cfg.epochs) / 4),
-                            init_from=None if init_from is None else str(init_from))
-    start = time.perf_counter()
-    result = train_main(train_cfg)
-    return result["model"].cpu().eval(), time.perf_counter() - start
 
 
 def test_batches(model, dataset: str, cfg: CompareConfig) -> list:
@@ -86,7 +64,9 @@ def summarise(rows: list[dict]) -> list[dict]:
             "params": rs[0]["params"], "mean_firing_rate": mean("mean_firing_rate"),
             "tokens_per_stage": rs[0]["tokens_per_stage"], "macs": mean("macs"), "acs": mean("acs"),
             "energy_uj": mean("energy_uj"), "energy_uj_paper": mean("energy_uj_paper"),
-            "img_per_s": mean("img_per_s"), "train_s": mean("train_s"),
+            "img_per_s": mean("img_per_s"), "train_s": mean("train_s"), "lr": rs[0]["lr"],
+            "epochs_run": [r["epochs_run"] for r in rs],
+            "val_top1_mean": None if rs[0]["best_val_top1"] is None else mean("best_val_top1"),
         })
     for row in out:
         for peer in ("spikformer", "spiking_mamba"):
@@ -122,12 +102,14 @@ def model_overrides(model_cfg) -> dict:
     return {f.name: getattr(model_cfg, f.name) for f in dataclasses.fields(model_cfg)}
 
 
-def write_tables(out: Path, rows: list[dict], summary: list[dict], sweep: list[dict], cfg: CompareConfig,
-                 elapsed: float) -> str:
+def write_tables(out: Path, rows: list[dict], summary: list[dict], sweep: list[dict], lr_search: list[dict],
+                 cfg: CompareConfig, elapsed: float, complete: bool) -> str:
     """results.json, results.csv, results.md; returns the Markdown table."""
-    write_json_atomic(out / "results.json", {"config": dataclasses.asdict(cfg), "runs": rows,
-                                              "summary": summary, "keep_ratio_sweep": sweep,
-                                              "elapsed_s": elapsed, "torch": torch.__version__})
+    write_json_atomic(out / "results.json", {"config": dataclasses.asdict(cfg), "complete": complete, "runs": rows,
+                                              "summary": summary, "lr_search": lr_search,
+                                              "keep_ratio_sweep": sweep, "elapsed_s": elapsed,
+                                              "energy_pj": {"mac": E_MAC_PJ, "ac": E_AC_PJ},
+                                              "torch": torch.__version__})
     keys = list(summary[0])
     write_csv_atomic(out / "results.csv", [{k: json.dumps(r[k]) if isinstance(r[k], (list, dict)) else r[k] for k in keys}
                                            for r in summary], keys)
@@ -146,13 +128,15 @@ def fmt(v, spec=".2f"):
 
 
 def markdown_table(summary: list[dict]) -> str:
-    head = ("| data | model | params | top-1 % (mean ± sd, seeds) | 95 % interval | firing rate | tokens per stage | "
+    head = ("| data | model | params | lr | epochs | top-1 % (mean ± sd, seeds) | 95 % interval | firing rate | "
+            "tokens per stage | "
             "MMAC | MAC(M) | AC(M) | energy µJ (strict) | energy µJ (paper) | x vs Spikformer | "
             "x vs Spiking Mamba | img/s |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in summary:
         lines.append(
-            f"| {r['dataset']} | {r['model']} | {r['params'] / 1e3:.0f}k | {r['top1_mean']:.2f} ± "
+            f"| {r['dataset']} | {r['model']} | {r['params'] / 1e3:.0f}k | {fmt(r.get('lr'), 'g')} | "
+            f"{', '.join(map(str, r.get('epochs_run') or ['-']))} | {r['top1_mean']:.2f} ± "
             f"{r['top1_std']:.2f} ({r['seeds']}) | {_interval(r)} | {r['mean_firing_rate']:.3f} | {r['tokens_per_stage']} | "
             f"{(r['macs'] + r['acs']) / 1e6:.2f} | {r['macs'] / 1e6:.2f} | {r['acs'] / 1e6:.2f} | "
             f"{r['energy_uj']:.2f} | {r['energy_uj_paper']:.2f} | {fmt(r['energy_ratio_vs_spikformer'])} "
@@ -168,26 +152,28 @@ def run_compare(cfg: CompareConfig, log=print) -> Path:
     start = time.perf_counter()
     out = new_results_dir(cfg.output)
     log(f"results -> {out}")
-    rows, sweep, masks = [], [], {}
+    rows, sweep, lr_search, masks = [], [], [], {}
     for dataset in cfg.datasets:
         for role in cfg.roles:
-            for seed in range(cfg.seeds):
-                run_dir = out / "runs" / dataset / model_name(role, dataset) / f"seed{seed}"
-                model, train_s = train_one(role, dataset, seed, cfg, run_dir)
-                batches = test_batches(model, dataset, cfg)
-                row = {"dataset": dataset, "role": role, "model": model_name(role, dataset), "seed": seed,
-                       "train_s": train_s, **measure(model, batches)}
+            runs, search = tune_and_train(role, dataset, cfg, out / "runs" / dataset, log)
+            lr_search += search
+            for run in runs:
+                batches = test_batches(run.model, dataset, cfg)
+                row = {"dataset": dataset, "role": role, "model": model_name(role, dataset), **run.record(),
+                       **measure(run.model, batches)}
                 rows.append(row)
-                log(f"{dataset:14s} {row['model']:28s} seed {seed}: top-1 {row['top1']:.2f}%  "
+                log(f"{dataset:14s} {row['model']:28s} seed {run.seed}: top-1 {row['top1']:.2f}%  "
                     f"energy {row['energy_uj']:.2f} uJ (paper {row['energy_uj_paper']:.2f})  "
-                    f"train {train_s:.0f} s")
-                if role == "smolmamba" and seed == 0:
+                    f"lr {run.lr:g}, {run.epochs_run} epochs, train {run.train_s:.0f} s")
+                if role == "smolmamba" and run.seed == 0:
                     if cfg.sweep:
-                        sweep += keep_ratio_sweep(model, row["model"], dataset, cfg)
+                        sweep += keep_ratio_sweep(run.model, row["model"], dataset, cfg)
                     if cfg.masks:
-                        masks[dataset] = plots.pruning_masks(model, batches[0][0][:8])
+                        masks[dataset] = plots.pruning_masks(run.model, batches[0][0][:8])
+            # after every model, so a long run that is stopped keeps what it measured ("complete": false)
+            write_tables(out, rows, summarise(rows), sweep, lr_search, cfg, time.perf_counter() - start, False)
     summary = summarise(rows)
-    md = write_tables(out, rows, summary, sweep, cfg, time.perf_counter() - start)
+    md = write_tables(out, rows, summary, sweep, lr_search, cfg, time.perf_counter() - start, True)
     plots.accuracy_vs_energy(summary, rows, out / "accuracy_vs_energy.png")
     if sweep:
         plots.keep_ratio_sweep(sweep, out / "keep_ratio_sweep.png")

@@ -23,16 +23,34 @@ class CompareConfig:
     roles: tuple[str, ...] = tuple(ROLES)  # which models (roles of ROLES, or registered names)
     datasets: tuple[str, ...] = ("digits", "nmnist_digits")
     data_roots: dict = field(default_factory=dict)  # dataset -> folder, for the user's own data
-    epochs: int = 4
-    seeds: int = 1
+    protocol: str = "quick"  # the PROTOCOLS preset these values came from (recorded with the results)
+    epochs: int = 6  # at most; early stopping (patience) on the validation split may stop sooner
+    seeds: int = 3
+    lrs: tuple[float, ...] = (5e-3,)  # AdamW peak lr grid; with more than one, seed 0 picks on validation
+    val_fraction: float = 0.15  # held out of each training class for lr choice and early stopping; 0 = none
+    patience: int = 2  # epochs without a new best validation top-1 before a run stops; 0 = never
     batch_size: int = 32  # the recipe of configs/digits_smolmamba_tiny.yaml, for every model
-    lr: float = 5e-3
     augment: bool = False  # a few epochs on 2 cores favour no augmentation
     train_subset: int | None = None  # first n training samples (quick runs)
     test_subset: int | None = None  # first n test samples for the measurements (quick runs)
     output: str = "results"  # results/<timestamp>/ is created inside
     sweep: bool = True  # keep-ratio sweep of SmolMamba
     masks: bool = True  # pruning-mask figure
+
+
+# `compare --protocol NAME`: the same rule for every model (experiments/protocol.py), two budgets
+PROTOCOLS = {
+    "quick": {},  # the CompareConfig defaults: fits 10 minutes on a 2-core CPU
+    "full": dict(epochs=15, patience=3, lrs=(2.5e-3, 5e-3, 1e-2)),  # what docs/RESULTS.md is generated from
+}
+
+
+def protocol_config(name: str, **overrides) -> CompareConfig:
+    """CompareConfig of a PROTOCOLS preset; explicit overrides (not None) win."""
+    if name not in PROTOCOLS:
+        raise ValueError(f"protocol {name!r}; choose one of {sorted(PROTOCOLS)}")
+    given = {k: v for k, v in overrides.items() if v is not None}
+    return CompareConfig(protocol=name, **{**PROTOCOLS[name], **given})
 
 
 @dataclass

@@ -46,6 +46,7 @@ def measure(model: nn.Module, batches: list[tuple[torch.Tensor, torch.Tensor]]) 
     strict, paper = meter.report("strict"), meter.report("paper")
     return {
         "top1": acc,
+        "test_images": sum(len(y) for _, y in batches),
         "params": count_parameters(model),
         "mean_firing_rate": strict.totals["mean_firing_rate"],
         "tokens_per_stage": tokens_per_stage(model, batches[0][0]),

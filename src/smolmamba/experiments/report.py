@@ -53,7 +53,7 @@ def _diff_text(d: Interval) -> str:
     return f"{d.mean:+.2f} points, 95 % interval {d.lo:+.2f} to {d.hi:+.2f} over {d.n} paired seeds"
 
 
-def claims(summary: list[dict], ablations: list[dict]) -> list[str]:
+def claims(summary: list[dict], ablations: list[dict], finetune_epochs: int | None = None) -> list[str]:
     """One table row per claim and data set."""
     lines = ["| claim (seed) | data | measured | verdict |", "|---|---|---|---|"]
     by = {(r["dataset"], r["role"]): r for r in summary}
@@ -85,7 +85,7 @@ def claims(summary: list[dict], ablations: list[dict]) -> list[str]:
         lines.append(f"| alignment rescues zero-shot pruning (004 Fig. 2) | ablation | {aligned['top1']:.2f}% "
                      f"aligned vs {naive['top1']:.2f}% naive | {_better(aligned['top1'] - naive['top1'])} |")
     aligned, naive = (rows.get(("alignment", f"{k}, fine-tuned {n} ep")) for k, n in
-                      (("aligned", _finetune_epochs(ablations)), ("naive", _finetune_epochs(ablations))))
+                      (("aligned", finetune_epochs), ("naive", finetune_epochs)))
     if aligned and naive:
         lines.append(f"| alignment beats naive pruning after fine-tuning (004 Table 4) | ablation | "
                      f"{aligned['top1']:.2f}% aligned vs {naive['top1']:.2f}% naive | "
@@ -98,11 +98,54 @@ def claims(summary: list[dict], ablations: list[dict]) -> list[str]:
     return lines
 
 
-def _finetune_epochs(ablations: list[dict]) -> int | None:
-    for r in ablations:
-        if r["setting"].startswith("aligned, fine-tuned"):
-            return int(r["setting"].split()[-2])
-    return None
+def setting_text(data: dict) -> str:
+    """The protocol of a compare run, from its results file."""
+    cfg, runs = data["config"], data["runs"]
+    lrs = cfg.get("lrs") or [cfg.get("lr")]
+    validated = cfg.get("val_fraction", 0) > 0
+    if validated:
+        rule = (f"{cfg['val_fraction']:.0%} of each training class held out as a validation split; "
+                + (f"lr picked from {', '.join(f'{x:g}' for x in lrs)} by seed 0's validation top-1; "
+                   if len(lrs) > 1 else f"lr {lrs[0]:g}; ")
+                + f"each run stops after {cfg['patience']} epochs without a new best validation top-1 "
+                  f"(at most {cfg['epochs']}) and is measured with its best-validation weights")
+    else:
+        rule = f"no validation split: lr {lrs[0]:g}, {cfg['epochs']} epochs, last weights"
+    tests = sorted({r.get("test_images") for r in runs if r.get("test_images")})
+    params = [r["params"] for r in data["summary"]]
+    energy = data.get("energy_pj")
+    constants = ("energy constants not recorded in this results file" if energy is None else
+                 f"E_MAC {energy['mac']:g} pJ, E_AC {energy['ac']:g} pJ")
+    return (f"Setting: protocol `{cfg.get('protocol', 'not recorded')}` on {', '.join(cfg['datasets'])}; {cfg['seeds']} "
+            f"seed(s), batch {cfg['batch_size']}, augmentation {'on' if cfg.get('augment', True) else 'off'}; "
+            f"{rule}. Test images per data set: {', '.join(map(str, tests)) or 'not recorded'}; models of "
+            f"{min(params) / 1e6:.2f}-{max(params) / 1e6:.2f}M parameters. Whole run {data['elapsed_s']:.0f} s on "
+            f"this machine (torch {data['torch']})"
+            + ("" if data.get("complete", True) else "; **the run was stopped before it finished**")
+            + f". Energy: 45 nm, {constants}; `strict` and `paper` "
+            "conventions as in docs/ENERGY.md. Ratios are peer energy / SmolMamba energy (strict, paper in "
+            "brackets).")
+
+
+def plateau_text(data: dict) -> list[str]:
+    """Which runs stopped on the plateau rule and which hit the epoch cap (not shown to have plateaued)."""
+    capped = [f"{r['model']} seed {r['seed']}" for r in data["runs"] if r.get("early_stopped") is False]
+    if data["config"].get("val_fraction", 0) <= 0:
+        return ["No validation split: runs trained a fixed number of epochs; a plateau was not checked."]
+    if not capped:
+        return ["Every run stopped on the plateau rule before the epoch cap."]
+    return [f"Runs that reached the epoch cap without meeting the plateau rule: {', '.join(capped)}."]
+
+
+def lr_search_table(data: dict) -> list[str]:
+    search = [r for r in data.get("lr_search", []) if r.get("val_top1") is not None]
+    if len({r["lr"] for r in search}) < 2:
+        return []
+    lines = ["## Learning-rate search (seed 0, validation top-1)", "",
+             "| data | model | lr | validation top-1 % | epochs | train s |", "|---|---|---|---|---|---|"]
+    lines += [f"| {r['dataset']} | {r['model']} | {r['lr']:g} | {r['val_top1']:.2f} | {r['epochs_run']} | "
+              f"{r['train_s']:.0f} |" for r in search]
+    return lines + [""]
 
 
 def write_results_page(compare_dir: Path, ablate_dir: Path | None, out: Path) -> Path:
@@ -113,32 +156,30 @@ def write_results_page(compare_dir: Path, ablate_dir: Path | None, out: Path) ->
     if ablate_dir is not None:
         ablate_data = json.loads((Path(ablate_dir) / "ablations.json").read_text())
         ablations, ablate_cfg = ablate_data["rows"], ablate_data.get("config", {})
-    cfg = data["config"]
     parts = [
         "# Results",
         "",
         f"Generated by `smolmamba report {compare_dir}" + (f" --ablations {ablate_dir}" if ablate_dir else "")
         + "` from the measured files; do not edit by hand.",
         "",
-        f"Setting: {', '.join(cfg['datasets'])}; {cfg['epochs']} epochs, {cfg['seeds']} seed(s), batch "
-        f"{cfg['batch_size']}, lr {cfg['lr']}, augmentation {'on' if cfg.get('augment', True) else 'off'}; whole run {data['elapsed_s']:.0f} s on this machine "
-        f"(torch {data['torch']}). Energy: 45 nm, E_MAC 4.6 pJ, E_AC 0.9 pJ; `strict` and `paper` "
-        "conventions as in docs/ENERGY.md. Ratios are peer energy / SmolMamba energy (strict, paper in "
-        "brackets).",
+        setting_text(data),
         "",
-        f"Read with care: one seed, {cfg['epochs']} epochs, 450 test images, models of ~0.26M parameters. "
-        f"An accuracy gap under {MARGIN:g} point is reported as not shown. These runs test the code "
-        "paths and the direction of each claim on small data; the full-scale runs are listed at the end.",
+        f"Read with care: small data and small models. Accuracy claims are judged by the 95 % interval of "
+        f"the per-seed paired difference (non-inferiority margin {MARGIN:g} point); with one seed there is "
+        "no interval and such a claim is not resolved. The full-scale runs are listed at the end.",
+        "",
+        *plateau_text(data),
         "",
         "## Claims",
         "",
-        *claims(data["summary"], ablations),
+        *claims(data["summary"], ablations, ablate_cfg.get("finetune_epochs")),
         "",
         "## Comparison",
         "",
         markdown_table(data["summary"]),
         "",
     ]
+    parts += lr_search_table(data)
     if data.get("keep_ratio_sweep"):
         parts += ["## Keep-ratio sweep (zero-shot on the trained SmolMamba)", "",
                   "| data | setting | keep ratios | top-1 % | energy µJ |", "|---|---|---|---|---|"]

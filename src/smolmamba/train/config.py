@@ -34,6 +34,8 @@ class TrainConfig:
     img_size: int | None = None  # None: the model's img_size (also sets it when given)
     augment: bool = True  # training transform of the dataset
     train_subset: int | None = None  # use only the first n training samples (tests, quick runs)
+    val_fraction: float = 0.0  # > 0: hold out this fraction of each training class; epochs are evaluated on it
+    val_seed: int = 0  # which samples are held out (independent of `seed`: every run shares the split)
     on_bad_file: str = "skip"  # skip | fail: unreadable event files
     cache_dir: str | None = None  # event caches; None: $SMOLMAMBA_CACHE or ~/.cache/smolmamba
     workers: int = 0  # DataLoader worker processes per rank
@@ -66,6 +68,7 @@ class TrainConfig:
     init_from: str | None = None  # fine-tune: start from this checkpoint's weights (pruner weights may be new)
     resume: str | None = None  # checkpoint folder, or "auto" = <output>/last if it exists
     eval_every: int = 1  # epochs between evaluations (the last epoch is always evaluated)
+    patience: int | None = None  # early stopping: stop after this many evaluations without a new best top-1
     save_every: int = 0  # also save last/ every this many optimizer steps; 0 = at epoch ends only
     log_every: int = 10  # optimizer steps between progress-bar updates
     tensorboard: bool = True  # also log to <output>/tb when tensorboard is installed
@@ -99,6 +102,14 @@ def validate(cfg: TrainConfig) -> None:
     if (cfg.mixup > 0 or cfg.cutmix > 0) and cfg.batch_size % 2:
         raise ValueError(f"Mixup/CutMix pair each sample with its mirror in the batch: batch_size must "
                          f"be even, got {cfg.batch_size}")
+    if not 0.0 <= cfg.val_fraction < 1.0:
+        raise ValueError(f"val_fraction must be in [0, 1), got {cfg.val_fraction}")
+    if cfg.patience is not None:
+        if cfg.patience < 1:
+            raise ValueError(f"patience must be >= 1 (or None = no early stopping), got {cfg.patience}")
+        if cfg.val_fraction == 0.0:
+            raise ValueError("patience (early stopping) needs a validation split: set val_fraction, e.g. 0.15; "
+                             "stopping on the test split would tune on it")
     if not isinstance(cfg.model_overrides, dict):
         raise ValueError(f"model_overrides must be a mapping, got {cfg.model_overrides!r}")
 

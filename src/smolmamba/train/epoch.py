@@ -133,10 +133,10 @@ def evaluate(model: nn.Module, loader, info: DistInfo = DistInfo(), amp: str = "
             "tokens_per_stage": tokens}
 
 
-def eval_row(model, ema, loader, info: DistInfo, cfg: TrainConfig) -> dict:
-    """The test columns of a metrics row: the model's loss and top-1/5, and the EMA's top-1/5."""
+def eval_row(model, ema, loader, info: DistInfo, cfg: TrainConfig, split: str = "test") -> dict:
+    """The eval columns of a metrics row ({split}_loss, _top1, _top5; ema_top1/5 with an EMA)."""
     res = evaluate(model, loader, info, cfg.amp)
-    row = {"test_loss": res["loss"], "test_top1": res["top1"], "test_top5": res["top5"]}
+    row = {f"{split}_loss": res["loss"], f"{split}_top1": res["top1"], f"{split}_top5": res["top5"]}
     if ema is not None:
         res = evaluate(ema.module, loader, info, cfg.amp)
         row.update(ema_top1=res["top1"], ema_top5=res["top5"])

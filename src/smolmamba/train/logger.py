@@ -8,7 +8,8 @@ from pathlib import Path
 from smolmamba.io import write_csv_atomic
 
 COLUMNS = ("epoch", "step", "lr", "train_loss", "train_acc", "test_loss", "test_top1", "test_top5",
-           "ema_top1", "ema_top5", "best_top1", "epoch_s", "train_img_s", "skipped_steps")
+           "val_loss", "val_top1", "val_top5", "ema_top1", "ema_top5", "best_top1", "epoch_s", "train_img_s",
+           "skipped_steps")  # test_* or val_* (with val_fraction > 0); best_top1 is on that split
 
 
 def log(msg: str, enabled: bool = True) -> None:
@@ -64,11 +65,12 @@ def _fmt(v) -> str:
 
 
 def summary(row: dict) -> str:
-    """One line per epoch: train loss and accuracy, test loss and top-1 (EMA), seconds."""
+    """One line per epoch: train loss and accuracy, test or val loss and top-1 (EMA), seconds."""
     text = (f"epoch {row['epoch']} step {row['step']}: train loss {row['train_loss']:.4f} "
             f"acc {row['train_acc']:.2f}% ({row['train_img_s']:.0f} img/s)")
-    if "test_top1" in row:
-        text += f", test loss {row['test_loss']:.4f} top-1 {row['test_top1']:.2f}%"
-        if row.get("ema_top1") is not None:
-            text += f" (ema {row['ema_top1']:.2f}%)"
+    for split in ("test", "val"):
+        if f"{split}_top1" in row:
+            text += f", {split} loss {row[f'{split}_loss']:.4f} top-1 {row[f'{split}_top1']:.2f}%"
+    if row.get("ema_top1") is not None:
+        text += f" (ema {row['ema_top1']:.2f}%)"
     return text + f", {row['epoch_s']:.1f} s"

@@ -24,8 +24,8 @@ from smolmamba.train.distributed import DistInfo, broadcast_buffers, cleanup, in
 from smolmamba.train.epoch import eval_row, train_one_epoch
 from smolmamba.train.guards import NonFiniteGuard
 from smolmamba.train.logger import MetricsLogger, log, summary
-from smolmamba.train.setup import (build_model_and_data, check_names, eval_loader, make_optimizer, make_schedule,
-                                   train_loader)
+from smolmamba.train.setup import (build_model_and_data, check_names, eval_loader, eval_split, make_optimizer,
+                                   make_schedule, train_loader)
 from smolmamba.train.signals import StopOnSignal, TrainingInterrupted
 from smolmamba.train.state import RunState, Trainee, restore, resume_path, save, seed_everything
 
@@ -33,7 +33,8 @@ MIN_FREE_BYTES = 64 * 2**20  # checked before anything is built; the real estima
 
 
 def main(cfg: TrainConfig) -> dict:
-    """Train (and evaluate) as cfg says; -> {"model", "ema", "metrics" (last row), "best_top1", "run_dir"}."""
+    """Train (and evaluate) as cfg says; -> {"model", "ema", "metrics" (last row), "best_top1", "best_split",
+    "epochs_run", "early_stopped", "run_dir"}; best/ holds the weights of best_top1 on best_split."""
     info = init_distributed(cfg.device)
     try:
         with StopOnSignal() as stop:  # SIGINT/SIGTERM: finish the step, save last/, TrainingInterrupted
@@ -56,7 +57,7 @@ def run(cfg: TrainConfig, info: DistInfo, stop: StopOnSignal | None = None) -> d
             f"{Path(cfg.data_root).expanduser().resolve() if cfg.data_root else f'embedded ({cfg.dataset})'}")
     start_from = resume_path(cfg)
     seed_everything(cfg.seed + info.rank)
-    model, train_set, test_set = build_model_and_data(cfg)
+    model, train_set, eval_set = build_model_and_data(cfg)
     if info.is_main:  # last/ (old and new during a save) and best/
         ckpt.check_output_dir(run_dir, 3 * ckpt.checkpoint_bytes(model, cfg.ema))
     ddp_model = wrap_model(model.to(info.device), info, cfg.sync_bn)  # DDP copies rank 0's weights
@@ -68,20 +69,21 @@ def run(cfg: TrainConfig, info: DistInfo, stop: StopOnSignal | None = None) -> d
     criterion = SoftTargetCrossEntropy() if mixup is not None else nn.CrossEntropyLoss(
         label_smoothing=cfg.label_smoothing)
     sched = make_schedule(len(train_set), cfg, info)
-    test_dl = eval_loader(test_set, cfg.batch_size, cfg.workers, info)
+    split = eval_split(cfg)
+    eval_dl = eval_loader(eval_set, cfg.batch_size, cfg.workers, info)
     state = RunState() if start_from is None else restore(start_from, trainee, cfg, info)
     if info.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
         save_config(cfg, run_dir / "config.yaml")
     logger = MetricsLogger(run_dir, state.epoch if start_from else None, cfg.tensorboard) if info.is_main else None
-    log(f"{cfg.model} on {cfg.dataset}: {len(train_set)} train / {len(test_set)} test samples, "
+    log(f"{cfg.model} on {cfg.dataset}: {len(train_set)} train / {len(eval_set)} {split} samples, "
         f"global batch {sched.global_batch} ({info.world_size} process(es) on {info.device}), "
         f"{sched.steps_per_epoch} steps/epoch, {sched.total} steps", info.is_main)
     saves = Saves(run_dir, trainee, state, cfg, info, stop or StopOnSignal(), logger, sched.steps_per_epoch)
     guard = NonFiniteGuard(cfg.on_nonfinite, cfg.max_nonfinite_skips, run_dir, info)
 
     row = {}
-    while state.step < sched.total:
+    while state.step < sched.total and not plateaued(state, cfg):
         t0 = time.perf_counter()
         loader = train_loader(train_set, cfg, info, state.epoch, state.batch)
         stats = train_one_epoch(ddp_model, criterion, trainee.optimizer, loader, cfg, info, state, sched.total,
@@ -96,9 +98,10 @@ def run(cfg: TrainConfig, info: DistInfo, stop: StopOnSignal | None = None) -> d
                "train_acc": stats["acc"], "train_img_s": stats["img_s"], "skipped_steps": guard.skipped}
         improved = False
         if state.step >= sched.total or (epoch + 1) % cfg.eval_every == 0:
-            row.update(eval_row(ddp_model, ema, test_dl, info, cfg))
-            improved = row["test_top1"] > state.best_top1
-            state.best_top1 = max(state.best_top1, row["test_top1"])
+            row.update(eval_row(ddp_model, ema, eval_dl, info, cfg, split))
+            improved = row[f"{split}_top1"] > state.best_top1
+            state.best_top1 = max(state.best_top1, row[f"{split}_top1"])
+            state.since_best = 0 if improved else state.since_best + 1
         row.update(best_top1=state.best_top1 if state.best_top1 >= 0 else None, epoch_s=time.perf_counter() - t0)
         if logger is not None:  # before saving: a resume re-runs (and re-logs) an epoch not saved
             logger.write(row)
@@ -106,8 +109,18 @@ def run(cfg: TrainConfig, info: DistInfo, stop: StopOnSignal | None = None) -> d
         saves.after_epoch(improved, sched.total)
     if logger is not None:
         logger.close()
+    early_stopped = plateaued(state, cfg) and state.step < sched.total
+    if early_stopped:
+        log(f"early stop after epoch {state.epoch - 1}: {split} top-1 did not improve on {state.best_top1:.2f}% "
+            f"for {cfg.patience} evaluations", info.is_main)
     return {"model": model, "ema": ema.module if ema is not None else None, "metrics": row,
-            "best_top1": state.best_top1, "run_dir": run_dir}
+            "best_top1": state.best_top1, "best_split": split, "epochs_run": state.epoch,
+            "early_stopped": early_stopped, "run_dir": run_dir}
+
+
+def plateaued(state: RunState, cfg: TrainConfig) -> bool:
+    """Early stopping: `patience` evaluations in a row without a new best top-1."""
+    return cfg.patience is not None and state.since_best >= cfg.patience
 
 
 def check_runtime(cfg: TrainConfig, info: DistInfo) -> None:

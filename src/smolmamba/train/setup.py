@@ -13,6 +13,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Subset
 
+from smolmamba.data.split import carve_validation
 from smolmamba.train.config import TrainConfig
 from smolmamba.train.distributed import DistInfo
 
@@ -33,7 +34,11 @@ def check_names(cfg: TrainConfig) -> None:
 
 
 def build_model_and_data(cfg: TrainConfig):
-    """-> (model, train set, test set): the model's T and img_size pick the dataset's; checked to agree."""
+    """-> (model, train set, eval set): the model's T and img_size pick the dataset's; checked to agree.
+
+    The eval set is the test split, or with cfg.val_fraction > 0 the validation part carved from the
+    (first train_subset) training samples, without augmentation (data/split.py).
+    """
     from smolmamba.data import build_dataset
     from smolmamba.models import create_model
 
@@ -52,11 +57,24 @@ def build_model_and_data(cfg: TrainConfig):
     kw = dict(root=cfg.data_root, T=m.time_steps if m.events else None, img_size=m.img_size,
               on_bad_file=cfg.on_bad_file, cache_dir=cfg.cache_dir)
     train_set, info = build_dataset(cfg.dataset, split="train", augment=cfg.augment, **kw)
-    test_set, _ = build_dataset(cfg.dataset, split="test", augment=False, **kw)
     check_fit(m, info, cfg)
+    if cfg.val_fraction == 0.0:
+        eval_set, _ = build_dataset(cfg.dataset, split="test", augment=False, **kw)
+    else:
+        eval_set, _ = build_dataset(cfg.dataset, split="train", augment=False, **kw)
     if cfg.train_subset is not None:
-        train_set = Subset(train_set, range(min(cfg.train_subset, len(train_set))))
-    return model, train_set, test_set
+        first = range(min(cfg.train_subset, len(train_set)))
+        train_set = Subset(train_set, first)
+        if cfg.val_fraction:
+            eval_set = Subset(eval_set, first)
+    if cfg.val_fraction:
+        train_set, eval_set = carve_validation(train_set, eval_set, cfg.val_fraction, cfg.val_seed)
+    return model, train_set, eval_set
+
+
+def eval_split(cfg: TrainConfig) -> str:
+    """Which split the per-epoch evaluation (and best/) uses: "val" or "test"."""
+    return "val" if cfg.val_fraction else "test"
 
 
 def init_weights(model: nn.Module, path) -> None:

@@ -26,6 +26,7 @@ class RunState:
     batch: int = 0  # optimizer steps done within that epoch
     step: int = 0  # optimizer steps done in total
     best_top1: float = -1.0
+    since_best: int = 0  # evaluations since best_top1 last improved (early stopping)
 
 
 # ---------------------------------------------------------------- randomness
@@ -71,6 +72,7 @@ class Trainee:
 def trainer_state(state: RunState, optimizer, scaler, cfg: TrainConfig, info: DistInfo) -> dict:
     """Everything but the weights; gathers every rank's RNG state (call on all ranks)."""
     return {"epoch": state.epoch, "batch": state.batch, "step": state.step, "best_top1": state.best_top1,
+            "since_best": state.since_best,
             "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(),
             "rng": all_gather_objects(rng_state(), info), "world_size": info.world_size,
             "config": cfg.to_dict()}
@@ -115,4 +117,4 @@ def restore(path: Path, trainee: Trainee, cfg: TrainConfig, info: DistInfo) -> R
         log(f"checkpoint was written by {ts['world_size']} processes, now {info.world_size}: RNG states "
             f"re-seeded, the run continues but not bit-exactly", info.is_main)
         seed_everything(cfg.seed + info.rank + 7919 * ts["step"])
-    return RunState(ts["epoch"], ts["batch"], ts["step"], ts["best_top1"])
+    return RunState(ts["epoch"], ts["batch"], ts["step"], ts["best_top1"], ts.get("since_best", 0))

@@ -1,0 +1,93 @@
+"""How `compare` trains each model: validation split, learning-rate grid, early stopping, seeds.
+
+The rule is the same for every model:
+1. cfg.val_fraction of each training class is held out (data/split.py; one fixed split for all runs);
+   the test split is never seen before the final measurement;
+2. for each lr of cfg.lrs, seed 0 trains until its validation top-1 has not improved for cfg.patience
+   epochs (at most cfg.epochs); the lr with the best validation top-1 wins (ties: the smaller lr);
+3. seeds 1 .. cfg.seeds-1 train at that lr under the same rule (seed 0's run is reused);
+4. each run's best-validation weights (its best/ checkpoint) are what `compare` measures on the test split.
+With val_fraction = 0 there is no validation split: one lr, a fixed number of epochs, the last weights.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from torch import nn
+
+from smolmamba.experiments.config import EVENT_DATASETS, ROLES, CompareConfig
+
+
+@dataclass
+class TrainedRun:
+    """One finished training: the weights `compare` measures and how they were reached."""
+
+    model: nn.Module  # best-validation weights (the last ones without a validation split); CPU, eval mode
+    lr: float
+    seed: int
+    train_s: float
+    epochs_run: int
+    best_val_top1: float | None  # None without a validation split
+    early_stopped: bool
+    run_dir: Path
+
+    def record(self) -> dict:
+        """The JSON-ready part (no weights)."""
+        return {"lr": self.lr, "seed": self.seed, "train_s": self.train_s, "epochs_run": self.epochs_run,
+                "best_val_top1": self.best_val_top1, "early_stopped": self.early_stopped}
+
+
+def model_name(role: str, dataset: str) -> str:
+    """The registered model playing `role` on `dataset` (a registered name passes through)."""
+    if role not in ROLES:
+        return role
+    return ROLES[role][dataset in EVENT_DATASETS]
+
+
+def train_one(role: str, dataset: str, seed: int, cfg: CompareConfig, run_dir: Path, epochs: int | None = None,
+              init_from: Path | None = None, lr: float | None = None, **overrides) -> TrainedRun:
+    """Train one model with the shared recipe (optionally fine-tune from a checkpoint)."""
+    from smolmamba.train import checkpoint as ckpt
+    from smolmamba.train.config import TrainConfig
+    from smolmamba.train.loop import main as train_main
+
+    epochs = epochs or cfg.epochs
+    lr = cfg.lrs[0] if lr is None else lr
+    validated = cfg.val_fraction > 0
+    train_cfg = TrainConfig(model=model_name(role, dataset), model_overrides=overrides, dataset=dataset,
+                            data_root=cfg.data_roots.get(dataset), epochs=epochs, batch_size=cfg.batch_size,
+                            lr=lr, seed=seed, output=str(run_dir), augment=cfg.augment,
+                            eval_every=1 if validated else epochs, tensorboard=False,
+                            train_subset=cfg.train_subset, val_fraction=cfg.val_fraction,
+                            patience=(cfg.patience or None) if validated else None, warmup_epochs=min(0.5, epochs / 4),
+                            init_from=None if init_from is None else str(init_from))
+    start = time.perf_counter()
+    result = train_main(train_cfg)
+    seconds = time.perf_counter() - start
+    model = result["model"].cpu()
+    if validated:
+        ckpt.load_weights(ckpt.resolve(Path(result["run_dir"]) / "best"), model)
+    return TrainedRun(model.eval(), lr, seed, seconds, result["epochs_run"],
+                      result["best_top1"] if validated else None, result["early_stopped"], Path(result["run_dir"]))
+
+
+def tune_and_train(role: str, dataset: str, cfg: CompareConfig, runs_dir: Path, log=print
+                   ) -> tuple[list[TrainedRun], list[dict]]:
+    """-> (one TrainedRun per seed at the chosen lr, one lr-search row per lr tried)."""
+    name = model_name(role, dataset)
+    candidates = {}
+    for lr in cfg.lrs:
+        tag = "seed0" if len(cfg.lrs) == 1 else f"lr{lr:g}-seed0"
+        candidates[lr] = train_one(role, dataset, 0, cfg, runs_dir / name / tag, lr=lr)
+    search = [{"dataset": dataset, "role": role, "model": name, "lr": lr, "val_top1": run.best_val_top1,
+               "epochs_run": run.epochs_run, "train_s": run.train_s} for lr, run in candidates.items()]
+    best_lr = max(sorted(candidates), key=lambda lr: candidates[lr].best_val_top1 or 0.0)
+    if len(cfg.lrs) > 1:
+        log(f"{dataset:14s} {name:28s} lr search (val top-1): "
+            + ", ".join(f"{r['lr']:g}: {r['val_top1']:.2f}%" for r in search) + f" -> lr {best_lr:g}")
+    runs = [candidates[best_lr]] + [train_one(role, dataset, seed, cfg, runs_dir / name / f"seed{seed}", lr=best_lr)
+                                    for seed in range(1, cfg.seeds)]
+    return runs, search

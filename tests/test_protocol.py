@@ -1,0 +1,54 @@
+"""The comparison protocol: lr picked on validation by seed 0, reused; presets and overrides."""
+
+from pathlib import Path
+
+import pytest
+
+from smolmamba.experiments import protocol
+from smolmamba.experiments.config import PROTOCOLS, CompareConfig, protocol_config
+
+
+def fake_trainer(monkeypatch, val_by_lr):
+    calls = []
+
+    def train_one(role, dataset, seed, cfg, run_dir, lr=None, **_):
+        calls.append((seed, lr, Path(run_dir).name))
+        return protocol.TrainedRun(None, lr, seed, 1.0, 4, val_by_lr[lr] + seed, True, Path(run_dir))
+
+    monkeypatch.setattr(protocol, "train_one", train_one)
+    return calls
+
+
+def test_seed0_picks_the_lr_on_validation_and_is_reused(monkeypatch, tmp_path):
+    calls = fake_trainer(monkeypatch, {1e-3: 80.0, 5e-3: 90.0, 1e-2: 85.0})
+    cfg = CompareConfig(lrs=(1e-3, 5e-3, 1e-2), seeds=3)
+    runs, search = protocol.tune_and_train("smolmamba", "digits", cfg, tmp_path, log=lambda _: None)
+    assert [(r.seed, r.lr) for r in runs] == [(0, 5e-3), (1, 5e-3), (2, 5e-3)]
+    assert calls == [(0, 1e-3, "lr0.001-seed0"), (0, 5e-3, "lr0.005-seed0"), (0, 1e-2, "lr0.01-seed0"),
+                     (1, 5e-3, "seed1"), (2, 5e-3, "seed2")]
+    assert [(r["lr"], r["val_top1"]) for r in search] == [(1e-3, 80.0), (5e-3, 90.0), (1e-2, 85.0)]
+    assert {r["model"] for r in search} == {"smolmamba_tiny"}
+
+
+def test_a_tie_goes_to_the_smaller_lr(monkeypatch, tmp_path):
+    fake_trainer(monkeypatch, {2e-3: 90.0, 1e-2: 90.0})
+    runs, _ = protocol.tune_and_train("spikformer", "digits", CompareConfig(lrs=(1e-2, 2e-3), seeds=1), tmp_path,
+                                      log=lambda _: None)
+    assert [r.lr for r in runs] == [2e-3]
+
+
+def test_one_lr_means_no_search(monkeypatch, tmp_path):
+    calls = fake_trainer(monkeypatch, {5e-3: 50.0})
+    runs, search = protocol.tune_and_train("smixer_dstsp", "nmnist_digits", CompareConfig(seeds=2), tmp_path)
+    assert [c[2] for c in calls] == ["seed0", "seed1"] and len(search) == 1
+    assert protocol.model_name("smixer_dstsp", "nmnist_digits") == "smixer_tiny_events"
+
+
+def test_protocol_presets_and_overrides():
+    full = protocol_config("full")
+    assert (full.protocol, full.epochs, full.lrs, full.seeds) == ("full", PROTOCOLS["full"]["epochs"],
+                                                                 PROTOCOLS["full"]["lrs"], 3)
+    assert protocol_config("full", seeds=5, epochs=None).seeds == 5  # None = the preset's value
+    assert protocol_config("quick") == CompareConfig()
+    with pytest.raises(ValueError, match="protocol 'long'; choose one of"):
+        protocol_config("long")
