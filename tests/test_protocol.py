@@ -52,3 +52,19 @@ def test_protocol_presets_and_overrides():
     assert protocol_config("quick") == CompareConfig()
     with pytest.raises(ValueError, match="protocol 'long'; choose one of"):
         protocol_config("long")
+
+
+def test_cli_flags_override_the_preset_and_defaults_keep_it(monkeypatch):
+    from smolmamba import cli
+    from smolmamba.experiments import compare
+
+    seen = []
+    monkeypatch.setattr(compare, "run_compare", seen.append)
+    assert cli.main(["compare", "--protocol", "full"]) == 0
+    assert seen[-1] == protocol_config("full")
+    assert cli.main(["compare", "--protocol", "full", "--datasets", "digits", "--lr", "1e-3", "--patience", "0",
+                     "--val-fraction", "0"]) == 0
+    cfg = seen[-1]
+    assert (cfg.datasets, cfg.lrs, cfg.patience, cfg.val_fraction, cfg.epochs) == (
+        ("digits",), (1e-3,), 0, 0.0, PROTOCOLS["full"]["epochs"])
+    assert cli.main(["compare"]) == 0 and seen[-1] == CompareConfig()

@@ -104,7 +104,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     from smolmamba.experiments.compare import run_compare
     from smolmamba.experiments.config import protocol_config
 
-    cfg = protocol_config(args.protocol, roles=tuple(args.models), datasets=tuple(args.datasets),
+    cfg = protocol_config(args.protocol, roles=args.models and tuple(args.models),
+                          datasets=args.datasets and tuple(args.datasets),
                           data_roots=dict(pair.split("=", 1) for pair in args.data_root), epochs=args.epochs,
                           seeds=args.seeds, batch_size=args.batch_size, lrs=args.lr and tuple(args.lr),
                           val_fraction=args.val_fraction, patience=args.patience, augment=args.augment or None,
@@ -221,9 +222,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = CompareConfig()
     p = sub.add_parser("compare", help="train SmolMamba and its peers side by side; tables and plots")
-    p.add_argument("--models", nargs="+", default=list(d.roles),
-                   help=f"roles ({', '.join(ROLES)}) or registered model names")
-    p.add_argument("--datasets", nargs="+", default=list(d.datasets))
+    p.add_argument("--models", nargs="+", default=None,
+                   help=f"roles ({', '.join(ROLES)}) or registered model names (default: all roles)")
+    p.add_argument("--datasets", nargs="+", default=None,
+                   help=f"default: {', '.join(d.datasets)} (quick), {', '.join(PROTOCOLS['full']['datasets'])} (full)")
     p.add_argument("--data-root", action="append", default=[], metavar="DATASET=PATH",
                    help="folder of a dataset on your disk, e.g. cifar10=/data/cifar (repeatable)")
     p.add_argument("--protocol", default=d.protocol, choices=sorted(PROTOCOLS),

@@ -4,7 +4,6 @@ import torch
 from smolmamba.layers.pruning import (
     SSTTP,
     TokenPruner,
-    expand_tokens,
     first_spike_latency,
     gather_tokens,
     keep_count,
@@ -130,17 +129,3 @@ def test_siv_and_high_siv_keep_opposite_ends():
     x = torch.randn(4, 1, 4, 2)
     assert TokenPruner("siv", 0.5, 4)(x, s, pos, {})[2].tolist() == [[0, 3]]
     assert TokenPruner("high_siv", 0.5, 4)(x, s, pos, {})[2].tolist() == [[1, 2]]
-
-
-def test_expand_tokens_roundtrip_and_fill():
-    t, b, n, d = 2, 3, 9, 4
-    full = torch.randn(t, b, n, d)
-    pos = select_tokens(torch.rand(b, n), 4)
-    kept = gather_tokens(full, pos)
-    zero_filled = expand_tokens(kept, pos, n)
-    mask = torch.zeros(b, n, dtype=torch.bool).scatter(1, pos, True)
-    assert torch.equal(zero_filled[:, mask], full[:, mask])
-    assert torch.all(zero_filled[:, ~mask] == 0)
-    last = expand_tokens(kept * 2, pos, n, fill=full)
-    assert torch.equal(last[:, ~mask], full[:, ~mask])
-    assert torch.equal(last[:, mask], 2 * full[:, mask])

@@ -1,5 +1,7 @@
 """Selective scan: fast path vs reference loop, alignment vs a dense scan, validation."""
 
+import zlib
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -167,7 +169,7 @@ POS_CASES = [
 @pytest.mark.parametrize("mode,Bsz,L,Lf", POS_CASES)
 @pytest.mark.parametrize("softplus,with_bias", [(True, True), (True, False), (False, True)])
 def test_aligned_equals_dense_scan(mode, Bsz, L, Lf, softplus, with_bias):
-    g = torch.Generator().manual_seed(hash((mode, softplus, with_bias)) % 1000)
+    g = torch.Generator().manual_seed(zlib.crc32(f"{mode}-{softplus}-{with_bias}".encode()) % 1000)
     positions = random_positions(Bsz, L, Lf, g, mode)
     inp = make_inputs(Bsz, 3, 2, L, seed=L + Lf, with_bias=with_bias)
     if not softplus:  # keep delta >= 0 so the dense scan is a decaying one

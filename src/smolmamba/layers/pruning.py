@@ -62,17 +62,6 @@ def gather_tokens(x: Tensor, index: Tensor) -> Tensor:
     return torch.gather(x, 2, idx)
 
 
-def expand_tokens(tokens: Tensor, positions: Tensor, num_tokens: int, fill: Tensor | None = None) -> Tensor:
-    """Scatter kept tokens [T, B, k, D] at positions [B, k] back to [T, B, num_tokens, D].
-
-    Pruned positions hold zeros, or the values of `fill` [T, B, num_tokens, D] (e.g. their last value).
-    """
-    t, b, _, d = tokens.shape
-    out = tokens.new_zeros(t, b, num_tokens, d) if fill is None else fill.clone()
-    idx = positions.unsqueeze(0).unsqueeze(-1).expand(t, -1, -1, d)
-    return out.scatter(2, idx, tokens)
-
-
 def spike_count(spikes: Tensor) -> Tensor:
     """Spikes per token summed over T and channels: [T, B, N, D] -> [B, N]."""
     return spikes.sum(dim=(0, 3))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from smolmamba.layers.pruning import check_pruner_name
 
@@ -52,7 +52,6 @@ class ModelCfg:
     dt_max: float = 0.1  # dt init upper end (log-uniform from 1e-3)
     prune_start: int = 0  # first block that may start a pruning stage (0: the first block prunes)
     pruner_ste: bool = True  # SST-TP's straight-through factor (gradient to its alpha, beta)
-    extra: dict = field(default_factory=dict)  # mixer-specific options of the peers
 
     def __post_init__(self):
         object.__setattr__(self, "keep_ratios", tuple(float(r) for r in self.keep_ratios))

@@ -213,11 +213,15 @@ def load_trainer_state(path: str | Path) -> dict:
                          f"Only load checkpoints you wrote yourself.") from None
 
 
+RETIRED_CFG_FIELDS = {"extra": {}}  # ModelCfg fields removed since; older checkpoints hold their empty default
+
+
 def load_model(path: str | Path, weights: str = MODEL_FILE) -> tuple[nn.Module, dict]:
     """Build the model named in the manifest with its saved ModelCfg and load its weights."""
     from smolmamba.models import create_model
 
     path, manifest = read_manifest(path)
-    model = create_model(manifest["model"], **manifest["model_cfg"])
+    cfg = {k: v for k, v in manifest["model_cfg"].items() if k not in RETIRED_CFG_FIELDS or v != RETIRED_CFG_FIELDS[k]}
+    model = create_model(manifest["model"], **cfg)
     load_weights(path, model, weights)
     return model, manifest

@@ -102,11 +102,6 @@ def all_gather_objects(obj, info: DistInfo) -> list:
     return out
 
 
-def barrier(info: DistInfo) -> None:
-    if info.distributed:
-        dist.barrier()
-
-
 def cleanup(info: DistInfo) -> None:
     if info.distributed and dist.is_initialized():
         dist.destroy_process_group()
