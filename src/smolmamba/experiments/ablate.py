@@ -20,8 +20,8 @@ import torch
 
 from smolmamba.experiments.compare import model_overrides, new_results_dir, test_batches
 from smolmamba.experiments.config import ALL_STUDIES, AblateConfig, CompareConfig
-from smolmamba.experiments.protocol import train_one
 from smolmamba.experiments.measure import measure
+from smolmamba.experiments.protocol import train_one
 from smolmamba.io import write_json_atomic, write_text_atomic
 from smolmamba.models import create_model
 

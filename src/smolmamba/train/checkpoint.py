@@ -221,7 +221,8 @@ def load_model(path: str | Path, weights: str = MODEL_FILE) -> tuple[nn.Module, 
     from smolmamba.models import create_model
 
     path, manifest = read_manifest(path)
-    cfg = {k: v for k, v in manifest["model_cfg"].items() if k not in RETIRED_CFG_FIELDS or v != RETIRED_CFG_FIELDS[k]}
+    cfg = {k: v for k, v in manifest["model_cfg"].items()
+           if k not in RETIRED_CFG_FIELDS or v != RETIRED_CFG_FIELDS[k]}
     model = create_model(manifest["model"], **cfg)
     load_weights(path, model, weights)
     return model, manifest

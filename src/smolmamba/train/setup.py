@@ -58,10 +58,7 @@ def build_model_and_data(cfg: TrainConfig):
               on_bad_file=cfg.on_bad_file, cache_dir=cfg.cache_dir)
     train_set, info = build_dataset(cfg.dataset, split="train", augment=cfg.augment, **kw)
     check_fit(m, info, cfg)
-    if cfg.val_fraction == 0.0:
-        eval_set, _ = build_dataset(cfg.dataset, split="test", augment=False, **kw)
-    else:
-        eval_set, _ = build_dataset(cfg.dataset, split="train", augment=False, **kw)
+    eval_set, _ = build_dataset(cfg.dataset, split="train" if cfg.val_fraction else "test", augment=False, **kw)
     if cfg.train_subset is not None:
         first = range(min(cfg.train_subset, len(train_set)))
         train_set = Subset(train_set, first)
