@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from smolmamba import __version__
+from smolmamba.cli_experiments import add_experiment_commands
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
@@ -100,65 +101,6 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_compare(args: argparse.Namespace) -> int:
-    from smolmamba.experiments.compare import run_compare
-    from smolmamba.experiments.config import protocol_config
-
-    cfg = protocol_config(args.protocol, roles=args.models and tuple(args.models),
-                          datasets=args.datasets and tuple(args.datasets),
-                          data_roots=dict(pair.split("=", 1) for pair in args.data_root), epochs=args.epochs,
-                          seeds=args.seeds, batch_size=args.batch_size, lrs=args.lr and tuple(args.lr),
-                          val_fraction=args.val_fraction, patience=args.patience, augment=args.augment or None,
-                          train_subset=args.train_subset, test_subset=args.test_subset, output=args.output,
-                          sweep=not args.no_sweep, masks=not args.no_masks)
-    run_compare(cfg)
-    return 0
-
-
-def _cmd_ablate(args: argparse.Namespace) -> int:
-    from smolmamba.experiments.ablate import run_ablate
-    from smolmamba.experiments.config import AblateConfig
-
-    run_ablate(AblateConfig(dataset=args.dataset, epochs=args.epochs, finetune_epochs=args.finetune_epochs,
-                            batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                            train_subset=args.train_subset, test_subset=args.test_subset,
-                            output=args.output, studies=tuple(args.studies)))
-    return 0
-
-
-def _cmd_report(args: argparse.Namespace) -> int:
-    from smolmamba.experiments.report import write_results_page
-
-    print(f"wrote {write_results_page(args.compare_dir, args.ablations, args.out)}")
-    return 0
-
-
-def _cmd_bench(args: argparse.Namespace) -> int:
-    import time
-    from pathlib import Path
-
-    from smolmamba.bench.report import update_doc
-    from smolmamba.bench.suite import BenchConfig, run_bench
-
-    if args.device.startswith("cuda"):
-        import torch
-
-        if not torch.cuda.is_available():
-            raise ValueError("--device cuda but torch sees no CUDA device; run on a GPU machine or use --device cpu")
-    cfg = BenchConfig(quick=args.quick, device=args.device, threads=args.threads, rounds=args.rounds,
-                      imagenet=not args.no_imagenet, train=not args.no_train, profile=not args.no_profile,
-                      memory=not args.no_memory, levers_only=args.levers_only)
-    out = Path(args.out or time.strftime("runs/bench-%Y%m%d-%H%M%S"))
-    results = run_bench(cfg, out)
-    markdown = (out / "bench.md").read_text()
-    print(markdown)
-    print(f"wrote {out / 'bench.json'} and {out / 'bench.md'}")
-    if args.doc:
-        update_doc(Path(args.doc), markdown, "smolmamba " + " ".join(args.argv))
-        print(f"updated {args.doc}")
-    return 0 if results["rows"] or results.get("levers") else 1
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="smolmamba",
@@ -218,74 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="file to write, e.g. model.pt2 or model.onnx")
     p.set_defaults(func=_cmd_export)
 
-    from smolmamba.experiments.config import ALL_STUDIES, PROTOCOLS, ROLES, AblateConfig, CompareConfig
-
-    d = CompareConfig()
-    p = sub.add_parser("compare", help="train SmolMamba and its peers side by side; tables and plots")
-    p.add_argument("--models", nargs="+", default=None,
-                   help=f"roles ({', '.join(ROLES)}) or registered model names (default: all roles)")
-    p.add_argument("--datasets", nargs="+", default=None,
-                   help=f"default: {', '.join(d.datasets)} (quick), {', '.join(PROTOCOLS['full']['datasets'])} (full)")
-    p.add_argument("--data-root", action="append", default=[], metavar="DATASET=PATH",
-                   help="folder of a dataset on your disk, e.g. cifar10=/data/cifar (repeatable)")
-    p.add_argument("--protocol", default=d.protocol, choices=sorted(PROTOCOLS),
-                   help="budget preset (the options below override it): quick = "
-                        f"{d.seeds} seeds, <= {d.epochs} epochs, lr {d.lrs[0]:g}; full = "
-                        + ", ".join(f"{k} {v}" for k, v in PROTOCOLS["full"].items()))
-    p.add_argument("--epochs", type=int, default=None, help="most epochs per run (early stopping may end sooner)")
-    p.add_argument("--seeds", type=int, default=None)
-    p.add_argument("--batch-size", type=int, default=None)
-    p.add_argument("--lr", type=float, nargs="+", default=None,
-                   help="learning rate, or a grid: seed 0 picks the best on the validation split")
-    p.add_argument("--val-fraction", type=float, default=None,
-                   help=f"training data held out for lr choice and early stopping (default {d.val_fraction}; "
-                        "0 = none: fixed epochs, last weights)")
-    p.add_argument("--patience", type=int, default=None,
-                   help=f"epochs without a new best validation top-1 before a run stops (default {d.patience}; 0 = never)")
-    p.add_argument("--augment", action="store_true", help="train with each dataset's augmentation")
-    p.add_argument("--train-subset", type=int, default=None, help="use the first n training samples")
-    p.add_argument("--test-subset", type=int, default=None, help="measure on the first n test samples")
-    p.add_argument("--output", default=None, help=f"results/<timestamp>/ is created inside (default {d.output})")
-    p.add_argument("--no-sweep", action="store_true", help="skip the keep-ratio sweep")
-    p.add_argument("--no-masks", action="store_true", help="skip the pruning-mask figure")
-    p.set_defaults(func=_cmd_compare)
-
-    a = AblateConfig()
-    p = sub.add_parser("ablate", help="alignment, pruner, SST-TP weights, DSTSP and deep-pruning ablations")
-    p.add_argument("--dataset", default=a.dataset)
-    p.add_argument("--studies", "--only", nargs="+", default=list(a.studies), choices=list(ALL_STUDIES),
-                   help="which ablations (default: all but the from-scratch 'block' and 'state' studies)")
-    p.add_argument("--epochs", type=int, default=a.epochs)
-    p.add_argument("--finetune-epochs", type=int, default=a.finetune_epochs)
-    p.add_argument("--batch-size", type=int, default=a.batch_size)
-    p.add_argument("--lr", type=float, default=a.lr)
-    p.add_argument("--seed", type=int, default=a.seed)
-    p.add_argument("--train-subset", type=int, default=None)
-    p.add_argument("--test-subset", type=int, default=None)
-    p.add_argument("--output", default=a.output)
-    p.set_defaults(func=_cmd_ablate)
-
-    p = sub.add_parser("bench", help="throughput, peak memory, training step time and profile; JSON + table")
-    p.add_argument("--quick", action="store_true", help="tiny models, small batches (a smoke run)")
-    p.add_argument("--levers-only", action="store_true",
-                   help="only the tiny models' training-step levers table (numba kernels, fused AdamW)")
-    p.add_argument("--device", default="cpu", help="cpu or cuda[:N] (CUDA runs bfloat16 autocast)")
-    p.add_argument("--threads", type=int, default=2, help="torch CPU threads (2 on the CI machine)")
-    p.add_argument("--rounds", type=int, default=5, help="timed calls per case after one warm-up")
-    p.add_argument("--no-imagenet", action="store_true", help="skip the 224x224 models")
-    p.add_argument("--no-train", action="store_true", help="skip the training-step tables")
-    p.add_argument("--no-profile", action="store_true", help="skip the torch.profiler breakdown")
-    p.add_argument("--no-memory", action="store_true", help="skip the fresh-process peak-memory runs")
-    p.add_argument("--out", default=None, help="folder for bench.json and bench.md (default runs/bench-<time>)")
-    p.add_argument("--doc", default=None, help="also rewrite the generated part of this Markdown file, "
-                   "e.g. docs/PERFORMANCE.md")
-    p.set_defaults(func=_cmd_bench)
-
-    p = sub.add_parser("report", help="regenerate docs/RESULTS.md from a compare (and ablate) folder")
-    p.add_argument("compare_dir")
-    p.add_argument("--ablations", default=None, help="an ablate results folder")
-    p.add_argument("--out", default="docs/RESULTS.md")
-    p.set_defaults(func=_cmd_report)
+    add_experiment_commands(sub)
     return parser
 
 

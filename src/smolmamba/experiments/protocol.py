@@ -12,8 +12,9 @@ With val_fraction = 0 there is no validation split: one lr, a fixed number of ep
 
 from __future__ import annotations
 
+import csv
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from torch import nn
@@ -33,11 +34,19 @@ class TrainedRun:
     best_val_top1: float | None  # None without a validation split
     early_stopped: bool
     run_dir: Path
+    val_curve: list[float] = field(default_factory=list)  # validation top-1 per epoch (empty without a split)
 
     def record(self) -> dict:
         """The JSON-ready part (no weights)."""
         return {"lr": self.lr, "seed": self.seed, "train_s": self.train_s, "epochs_run": self.epochs_run,
-                "best_val_top1": self.best_val_top1, "early_stopped": self.early_stopped}
+                "best_val_top1": self.best_val_top1, "early_stopped": self.early_stopped,
+                "val_curve": self.val_curve}
+
+
+def validation_curve(run_dir: Path) -> list[float]:
+    """Validation top-1 per evaluated epoch, from the run's metrics.csv (empty without a validation split)."""
+    with open(Path(run_dir) / "metrics.csv", newline="") as f:
+        return [float(row["val_top1"]) for row in csv.DictReader(f) if row.get("val_top1")]
 
 
 def model_name(role: str, dataset: str) -> str:
@@ -70,8 +79,10 @@ def train_one(role: str, dataset: str, seed: int, cfg: CompareConfig, run_dir: P
     model = result["model"].cpu()
     if validated:
         ckpt.load_weights(ckpt.resolve(Path(result["run_dir"]) / "best"), model)
+    run_dir = Path(result["run_dir"])
     return TrainedRun(model.eval(), lr, seed, seconds, result["epochs_run"],
-                      result["best_top1"] if validated else None, result["early_stopped"], Path(result["run_dir"]))
+                      result["best_top1"] if validated else None, result["early_stopped"], run_dir,
+                      validation_curve(run_dir) if validated else [])
 
 
 def tune_and_train(role: str, dataset: str, cfg: CompareConfig, runs_dir: Path, log=print

@@ -1,0 +1,72 @@
+import json
+
+import pytest
+
+from smolmamba.experiments.compare import summarise
+from smolmamba.experiments.plateau import PlateauCheck, check_runs, last_gain, plateau_lines
+from smolmamba.experiments.protocol import validation_curve
+from smolmamba.experiments.report import write_results_page
+from smolmamba.train.logger import MetricsLogger
+
+
+def test_last_gain_is_the_late_best_minus_the_early_best():
+    assert last_gain([10.0, 50.0, 60.0, 61.0, 60.5], 2) == pytest.approx(1.0)
+    assert last_gain([10.0, 50.0, 60.0, 58.0, 59.0], 2) == pytest.approx(-1.0)  # a late dip is a negative gain
+    assert last_gain([10.0, 50.0], 2) is None  # nothing before the window
+    assert last_gain([], 5) is None
+
+
+def test_reached_uses_the_margin_and_trusts_early_stopping():
+    assert PlateauCheck("a", True, None).reached(1.0) is True
+    assert PlateauCheck("a", False, 1.0).reached(1.0) is True
+    assert PlateauCheck("a", False, 1.5).reached(1.0) is False
+    assert PlateauCheck("a", False, None).reached(1.0) is None
+
+
+def test_plateau_lines_count_each_kind_and_name_the_climbers():
+    runs = [{"model": "m", "seed": 0, "early_stopped": True, "val_curve": [1.0, 2.0]},
+            {"model": "m", "seed": 1, "early_stopped": False, "val_curve": [50.0, 90.0, 90.5, 90.0]},
+            {"model": "p", "seed": 0, "early_stopped": False, "val_curve": [50.0, 80.0, 85.0, 88.0]},
+            {"model": "p", "seed": 1, "early_stopped": False}]
+    assert [c.label for c in check_runs(runs, 2)] == ["m seed 0", "m seed 1", "p seed 0", "p seed 1"]
+    first, climbing, unknown = plateau_lines(runs, 2, 1.0)
+    assert "1 of 4 runs stopped" in first and "1 hit the epoch cap" in first
+    assert climbing.endswith("p seed 0 (+8.00).")
+    assert unknown == "No validation curve recorded for: p seed 1."
+
+
+def test_validation_curve_reads_the_val_column_of_metrics_csv(tmp_path):
+    logger = MetricsLogger(tmp_path, tensorboard=False)
+    for epoch, top1 in enumerate((12.5, 40.0, 55.25)):
+        logger.write({"epoch": epoch, "step": epoch, "val_top1": top1})
+    assert validation_curve(tmp_path) == [12.5, 40.0, 55.25]
+
+
+def fake_results(dataset, top1, complete=True):
+    rows = [{"dataset": dataset, "role": role, "model": role, "seed": seed, "top1": top1 + seed, "params": 1000,
+             "mean_firing_rate": 0.1, "tokens_per_stage": [64, 32], "macs": 1e6, "acs": 2e6,
+             "energy_uj": energy, "energy_uj_paper": energy / 2, "img_per_s": 10.0, "train_s": 1.0, "lr": 5e-3,
+             "epochs_run": 3, "best_val_top1": top1, "early_stopped": False, "test_images": 100,
+             "val_curve": [10.0, top1 - 5, top1]}
+            for role, energy in (("smolmamba", 2.0), ("spikformer", 3.0), ("spiking_mamba", 4.0))
+            for seed in (0, 1)]
+    config = {"protocol": "full", "datasets": ["digits", "nmnist_digits"], "seeds": 2, "batch_size": 8,
+              "augment": False, "val_fraction": 0.15, "patience": 1, "epochs": 3, "lrs": [5e-3]}
+    return {"config": config, "runs": rows, "summary": summarise(rows), "elapsed_s": 5.0, "torch": "x",
+            "complete": complete, "energy_pj": {"mac": 4.6, "ac": 0.9}}
+
+
+def test_report_joins_one_compare_folder_per_data_set(tmp_path):
+    folders = []
+    for dataset, top1, complete in (("digits", 90.0, False), ("nmnist_digits", 70.0, True)):
+        folder = tmp_path / dataset
+        folder.mkdir()
+        (folder / "results.json").write_text(json.dumps(fake_results(dataset, top1, complete)))
+        folders.append(folder)
+    text = write_results_page(folders, None, tmp_path / "RESULTS.md").read_text()
+    assert "protocol `full` on digits; " in text and "(nmnist_digits not run)" in text
+    assert "protocol `full` on nmnist_digits; " in text
+    assert text.count("**Still climbing at the cap**") == 2  # each folder's runs gained 5 points at the end
+    assert "| digits | smolmamba |" in text and "| nmnist_digits | smolmamba |" in text
+    claim_rows = [line for line in text.splitlines() if line.startswith("| >= 1.5x lower energy")]
+    assert len(claim_rows) == 4  # two peers on each data set
