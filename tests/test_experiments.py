@@ -55,6 +55,8 @@ def test_compare_ablate_and_report_end_to_end(tmp_path, capsys):
     assert by[("alignment", "dense (no pruning)")]["tokens_per_stage"] == [64]
     assert by[("alignment", "aligned, zero-shot")]["tokens_per_stage"] == [64, 51, 38, 32, 26]
     assert by[("deep", "keep 0.4->0.2")]["tokens_per_stage"][-1] == 13
+    assert [r["key"] for r in rows if r["study"] == "alignment"] == [
+        "dense", "aligned_zero_shot", "aligned_finetuned", "naive_zero_shot", "naive_finetuned"]
 
     page = tmp_path / "RESULTS.md"
     assert main(["report", str(folder), "--ablations", str(ab_folder), "--out", str(page)]) == 0

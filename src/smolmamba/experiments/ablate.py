@@ -14,6 +14,7 @@ on request (`--only block state`, each trains its variants from scratch):
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -27,18 +28,18 @@ from smolmamba.models import create_model
 
 PRUNERS = ("sst_tp", "siv", "latency", "clipped", "random", "high_siv")
 DEEP_PRUNING = ((1.0, 1.0), (0.8, 0.6), (0.6, 0.4), (0.5, 0.3), (0.4, 0.2), (0.3, 0.1))
-BLOCK_VARIANTS = {  # label -> (model, overrides); one design choice changed at a time
-    "SmolMamba as built": ("smolmamba_tiny", {}),
-    "BatchNorm instead of ScaleNorm on u": ("smolmamba_tiny", dict(u_norm="batch")),
-    "no LIF on u (real-valued scan input)": ("smolmamba_tiny", dict(u_spikes=False)),
-    "no z gate": ("smolmamba_tiny", dict(z_gate=False)),
-    "no BN + LIF after the scan": ("smolmamba_tiny", dict(y_spikes=False)),
-    "dt init up to 0.5 (Mamba: 0.1)": ("smolmamba_tiny", dict(dt_max=0.5)),
-    "surrogate alpha 2 (default 4)": ("smolmamba_tiny", dict(surrogate_alpha=2.0)),
-    "no SST-TP straight-through factor": ("smolmamba_tiny", dict(pruner_ste=False)),
-    "first pruning after block 0 (keep 0.7, 0.5, 0.4)": ("smolmamba_tiny",
-                                                         dict(prune_start=1, keep_ratios=(0.7, 0.5, 0.4))),
-    "no pruning (spiking_mamba_tiny)": ("spiking_mamba_tiny", {}),
+BLOCK_VARIANTS = {  # key -> (label, model, overrides); one design choice changed at a time
+    "as_built": ("SmolMamba as built", "smolmamba_tiny", {}),
+    "u_batchnorm": ("BatchNorm instead of ScaleNorm on u", "smolmamba_tiny", dict(u_norm="batch")),
+    "no_u_spikes": ("no LIF on u (real-valued scan input)", "smolmamba_tiny", dict(u_spikes=False)),
+    "no_z_gate": ("no z gate", "smolmamba_tiny", dict(z_gate=False)),
+    "no_y_spikes": ("no BN + LIF after the scan", "smolmamba_tiny", dict(y_spikes=False)),
+    "dt_max_0.5": ("dt init up to 0.5 (Mamba: 0.1)", "smolmamba_tiny", dict(dt_max=0.5)),
+    "surrogate_alpha_2": ("surrogate alpha 2 (default 4)", "smolmamba_tiny", dict(surrogate_alpha=2.0)),
+    "no_pruner_ste": ("no SST-TP straight-through factor", "smolmamba_tiny", dict(pruner_ste=False)),
+    "prune_from_block_0": ("first pruning after block 0 (keep 0.7, 0.5, 0.4)", "smolmamba_tiny",
+                           dict(prune_start=1, keep_ratios=(0.7, 0.5, 0.4))),
+    "no_pruning": ("no pruning (spiking_mamba_tiny)", "spiking_mamba_tiny", {}),
 }
 STATE_GRID = tuple((n, e) for e in (1, 2) for n in (1, 2, 4, 8, 16))  # (d_state, expand)
 
@@ -53,9 +54,25 @@ def variant(trained, name: str, **overrides):
     return model
 
 
-def row(study: str, setting: str, m: dict, **extra) -> dict:
-    return {"study": study, "setting": setting, "top1": m["top1"], "energy_uj": m["energy_uj"],
-            "tokens_per_stage": m["tokens_per_stage"], **extra}
+@dataclass(frozen=True)
+class AblationRow:
+    """One measured setting: `key` is what code looks rows up by, `setting` the label shown in tables."""
+
+    study: str
+    key: str
+    setting: str
+    top1: float
+    energy_uj: float
+    tokens_per_stage: list[int]
+    extra: dict = field(default_factory=dict)  # study-specific figures (curves, learned weights, ...)
+
+    def as_dict(self) -> dict:
+        return {"study": self.study, "key": self.key, "setting": self.setting, "top1": self.top1,
+                "energy_uj": self.energy_uj, "tokens_per_stage": self.tokens_per_stage, **self.extra}
+
+
+def row(study: str, key: str, setting: str, m: dict, **extra) -> AblationRow:
+    return AblationRow(study, key, setting, m["top1"], m["energy_uj"], m["tokens_per_stage"], extra)
 
 
 class Ablation:
@@ -70,7 +87,7 @@ class Ablation:
                                        output=str(self.out))
         self._dense = None
         self.batches = test_batches(create_model("smolmamba_tiny"), cfg.dataset, self.train_cfg)
-        self.rows: list[dict] = []
+        self.rows: list[AblationRow] = []
 
     @property
     def dense(self):
@@ -86,56 +103,57 @@ class Ablation:
         self.log(f"trained {tag} in {run.train_s:.0f} s")
         return run.model, run_dir
 
-    def add(self, r: dict) -> None:
+    def add(self, r: AblationRow) -> None:
         self.rows.append(r)
-        self.log(f"{r['study']:10s} {r['setting']:34s} top-1 {r['top1']:6.2f}%  energy {r['energy_uj']:7.3f} uJ")
+        self.log(f"{r.study:10s} {r.setting:34s} top-1 {r.top1:6.2f}%  energy {r.energy_uj:7.3f} uJ")
 
     def alignment(self) -> None:
-        self.add(row("alignment", "dense (no pruning)", measure(self.dense, self.batches)))
+        self.add(row("alignment", "dense", "dense (no pruning)", measure(self.dense, self.batches)))
         dense_ckpt = self.out / "runs" / "dense" / "last"
         for align in (True, False):
             label = "aligned" if align else "naive"
             zero = variant(self.dense, "smolmamba_tiny", pruner="sst_tp", align=align)
-            self.add(row("alignment", f"{label}, zero-shot", measure(zero, self.batches)))
+            self.add(row("alignment", f"{label}_zero_shot", f"{label}, zero-shot", measure(zero, self.batches)))
             tuned, _ = self.train("smolmamba_tiny", f"finetune_{label}", self.cfg.finetune_epochs, dense_ckpt,
                                   align=align)
-            self.add(row("alignment", f"{label}, fine-tuned {self.cfg.finetune_epochs} ep",
+            self.add(row("alignment", f"{label}_finetuned", f"{label}, fine-tuned {self.cfg.finetune_epochs} ep",
                          measure(tuned, self.batches)))
 
     def pruner(self) -> None:
         for name in PRUNERS:
             model = variant(self.dense, "smolmamba_tiny", pruner=name)
-            self.add(row("pruner", f"{name}, zero-shot", measure(model, self.batches)))
+            self.add(row("pruner", name, f"{name}, zero-shot", measure(model, self.batches)))
 
     def weights(self) -> None:
         for pruner in ("sst_tp", "sst_tp_fixed"):
             model, _ = self.train("smolmamba_tiny", f"weights_{pruner}", pruner=pruner)
             learned = [[round(float(w), 4) for w in b.pruner.score.weights] for b in model.blocks
                        if b.pruner is not None]
-            self.add(row("weights", "learnable alpha, beta" if pruner == "sst_tp" else "fixed alpha=beta=0.5",
+            learnable = pruner == "sst_tp"
+            self.add(row("weights", "learnable" if learnable else "fixed",
+                         "learnable alpha, beta" if learnable else "fixed alpha=beta=0.5",
                          measure(model, self.batches), alpha_beta_per_stage=learned))
 
     def dstsp(self) -> None:
-        settings = {"temporal only (DSTP)": dict(spatial_prune_rate=0.0),
-                    "spatial only (DSSP)": dict(temporal_prune_rate=0.0),
-                    "temporal + spatial (DSTSP)": {}}
-        for label, overrides in settings.items():
-            model, _ = self.train("smixer_tiny", "dstsp_" + label.split()[0], **overrides)
-            self.add(row("dstsp", label, measure(model, self.batches)))
+        settings = {"dstp": ("temporal only (DSTP)", dict(spatial_prune_rate=0.0)),
+                    "dssp": ("spatial only (DSSP)", dict(temporal_prune_rate=0.0)),
+                    "dstsp": ("temporal + spatial (DSTSP)", {})}
+        for key, (label, overrides) in settings.items():
+            model, _ = self.train("smixer_tiny", "dstsp_" + key, **overrides)
+            self.add(row("dstsp", key, label, measure(model, self.batches)))
 
     def deep(self) -> None:
         for first, last in DEEP_PRUNING:
             ratios = tuple(first + (last - first) * i / 3 for i in range(4))
             model = variant(self.dense, "smolmamba_tiny", pruner="sst_tp", keep_ratios=ratios)
             pruned = 1 - sum(ratios) / 4
-            self.add(row("deep", f"keep {first:g}->{last:g}", measure(model, self.batches),
+            self.add(row("deep", f"keep_{first:g}_{last:g}", f"keep {first:g}->{last:g}", measure(model, self.batches),
                          tokens_pruned=pruned))
 
     def block(self) -> None:
-        for label, (name, overrides) in BLOCK_VARIANTS.items():
-            tag = "block_" + "".join(c if c.isalnum() else "_" for c in label)[:40]
-            model, run_dir = self.train(name, tag, **overrides)
-            self.add(row("block", label, measure(model, self.batches), **epoch_curve(run_dir)))
+        for key, (label, name, overrides) in BLOCK_VARIANTS.items():
+            model, run_dir = self.train(name, "block_" + key, **overrides)
+            self.add(row("block", key, label, measure(model, self.batches), **epoch_curve(run_dir)))
 
     def state(self) -> None:
         from smolmamba.energy import EnergyMeter
@@ -147,26 +165,27 @@ class Ablation:
                 model.eval()(self.batches[0][0])
             report = meter.report("strict")
             scan = sum(r["energy_uj"] for r in report.layers if r["kind"] == "scan")
-            self.add(row("state", f"d_state {d_state}, expand {expand}", m, d_state=d_state, expand=expand,
+            self.add(row("state", f"n{d_state}_e{expand}", f"d_state {d_state}, expand {expand}", m, d_state=d_state, expand=expand,
                          energy_uj_paper=m["energy_uj_paper"], scan_share_strict=scan / report.totals["energy_uj"],
                          params=sum(p.numel() for p in model.parameters())))
 
     def write(self) -> Path:
-        write_json_atomic(self.out / "ablations.json", {"config": self.cfg.__dict__, "rows": self.rows})
+        rows = [r.as_dict() for r in self.rows]
+        write_json_atomic(self.out / "ablations.json", {"config": self.cfg.__dict__, "rows": rows})
         lines = []
-        for study in dict.fromkeys(r["study"] for r in self.rows):
+        for study in dict.fromkeys(r["study"] for r in rows):
             lines += [f"### {study}", "", "| setting | top-1 % | energy µJ | tokens per stage |", "|---|---|---|---|"]
             lines += [f"| {r['setting']} | {r['top1']:.2f} | {r['energy_uj']:.3f} | {r['tokens_per_stage']} |"
-                      for r in self.rows if r["study"] == study]
+                      for r in rows if r["study"] == study]
             lines.append("")
-            self.plot(study)
+            self.plot(study, [r for r in rows if r["study"] == study])
         write_text_atomic(self.out / "ablations.md", "\n".join(lines))
         return self.out
 
-    def plot(self, study: str) -> None:
+    def plot(self, study: str, rows: list[dict]) -> None:
         from smolmamba.experiments import plots
 
-        plots.ablation_bars([r for r in self.rows if r["study"] == study], f"ablation: {study} ({self.cfg.dataset})",
+        plots.ablation_bars(rows, f"ablation: {study} ({self.cfg.dataset})",
                             self.out / f"ablation_{study}.png")
 
 

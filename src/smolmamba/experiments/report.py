@@ -80,18 +80,17 @@ def claims(summary: list[dict], ablations: list[dict], finetune_epochs: int | No
             lines.append(f"| alignment beats naive pruning after training (004 Table 4) | {dataset} | "
                          f"{smol['top1_mean']:.2f}% vs {naive['top1_mean']:.2f}% ({_diff_text(diff)}) | "
                          f"{verdict(diff)} |")
-    rows = {(r["study"], r["setting"]): r for r in ablations}
-    aligned, naive = rows.get(("alignment", "aligned, zero-shot")), rows.get(("alignment", "naive, zero-shot"))
+    rows = {(r["study"], r["key"]): r for r in ablations}
+    aligned, naive = rows.get(("alignment", "aligned_zero_shot")), rows.get(("alignment", "naive_zero_shot"))
     if aligned and naive:
         lines.append(f"| alignment rescues zero-shot pruning (004 Fig. 2) | ablation | {aligned['top1']:.2f}% "
                      f"aligned vs {naive['top1']:.2f}% naive | {_better(aligned['top1'] - naive['top1'])} |")
-    aligned, naive = (rows.get(("alignment", f"{k}, fine-tuned {n} ep")) for k, n in
-                      (("aligned", finetune_epochs), ("naive", finetune_epochs)))
+    aligned, naive = rows.get(("alignment", "aligned_finetuned")), rows.get(("alignment", "naive_finetuned"))
     if aligned and naive:
-        lines.append(f"| alignment beats naive pruning after fine-tuning (004 Table 4) | ablation | "
-                     f"{aligned['top1']:.2f}% aligned vs {naive['top1']:.2f}% naive | "
+        lines.append(f"| alignment beats naive pruning after fine-tuning {finetune_epochs} epoch(s) (004 Table 4) | "
+                     f"ablation | {aligned['top1']:.2f}% aligned vs {naive['top1']:.2f}% naive | "
                      f"{_better(aligned['top1'] - naive['top1'])} |")
-    siv, high, rnd = (rows.get(("pruner", f"{n}, zero-shot")) for n in ("siv", "high_siv", "random"))
+    siv, high, rnd = (rows.get(("pruner", n)) for n in ("siv", "high_siv", "random"))
     if siv and high and rnd:
         ok = siv["top1"] > high["top1"] + MARGIN and siv["top1"] > rnd["top1"] + MARGIN
         lines.append(f"| pruning low-SIV tokens beats high-SIV and random (003) | ablation | SIV {siv['top1']:.2f}%, "
@@ -154,6 +153,16 @@ def _joined(datas: list[dict], key: str) -> list[dict]:
     return [row for data in datas for row in data.get(key) or []]
 
 
+def read_ablations(path: Path) -> tuple[list[dict], dict]:
+    """-> (rows, config) of an ablate run; rows are looked up by their `key`, never by their label."""
+    data = json.loads(Path(path).read_text())
+    unkeyed = [r["setting"] for r in data["rows"] if "key" not in r]
+    if unkeyed:
+        raise ValueError(f"{path} has rows without a 'key' ({unkeyed[0]!r}, ...): it was written by an older "
+                         "smolmamba; rerun `smolmamba ablate` for a results file the report can read")
+    return data["rows"], data.get("config", {})
+
+
 def write_results_page(compare_dirs: list[Path], ablate_dir: Path | None, out: Path) -> Path:
     """Render RESULTS.md from the folders' JSON files (one compare folder per data set is fine)."""
     compare_dirs = [Path(d) for d in compare_dirs]
@@ -161,8 +170,7 @@ def write_results_page(compare_dirs: list[Path], ablate_dir: Path | None, out: P
     summary = _joined(datas, "summary")
     ablations, ablate_cfg = [], {}
     if ablate_dir is not None:
-        ablate_data = json.loads((Path(ablate_dir) / "ablations.json").read_text())
-        ablations, ablate_cfg = ablate_data["rows"], ablate_data.get("config", {})
+        ablations, ablate_cfg = read_ablations(Path(ablate_dir) / "ablations.json")
     parts = [
         "# Results",
         "",

@@ -5,7 +5,7 @@ import pytest
 from smolmamba.experiments.compare import summarise
 from smolmamba.experiments.plateau import PlateauCheck, check_runs, last_gain, plateau_lines
 from smolmamba.experiments.protocol import validation_curve
-from smolmamba.experiments.report import write_results_page
+from smolmamba.experiments.report import claims, read_ablations, write_results_page
 from smolmamba.train.logger import MetricsLogger
 
 
@@ -70,3 +70,16 @@ def test_report_joins_one_compare_folder_per_data_set(tmp_path):
     assert "| digits | smolmamba |" in text and "| nmnist_digits | smolmamba |" in text
     claim_rows = [line for line in text.splitlines() if line.startswith("| >= 1.5x lower energy")]
     assert len(claim_rows) == 4  # two peers on each data set
+
+
+def test_an_ablations_file_without_keys_is_refused_with_the_fix(tmp_path):
+    path = tmp_path / "ablations.json"
+    path.write_text(json.dumps({"config": {}, "rows": [{"study": "alignment", "setting": "aligned, zero-shot"}]}))
+    with pytest.raises(ValueError, match="rerun `smolmamba ablate`"):
+        read_ablations(path)
+    path.write_text(json.dumps({"config": {"finetune_epochs": 1}, "rows": [
+        {"study": "alignment", "key": k, "setting": "shown label", "top1": t, "energy_uj": 1.0,
+         "tokens_per_stage": [4]} for k, t in (("aligned_finetuned", 80.0), ("naive_finetuned", 70.0))]}))
+    rows, cfg = read_ablations(path)
+    (line,) = [x for x in claims([], rows, cfg["finetune_epochs"]) if "fine-tuning" in x]
+    assert "80.00% aligned vs 70.00% naive | held |" in line  # found by key although the label says nothing
