@@ -64,6 +64,18 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return 0 if results["rows"] or results.get("levers") else 1
 
 
+def _cmd_diagnose(args: argparse.Namespace) -> int:
+    import time
+
+    from smolmamba.experiments.diagnose import run_diagnose
+
+    out = run_diagnose(args.models, args.dataset, args.lr, args.epochs, tuple(args.probes),
+                       args.out or time.strftime("results/diagnose-%Y%m%d-%H%M%S"), args.batch_size, args.seed)
+    print((out / "diagnose.md").read_text())
+    print(f"wrote {out / 'diagnose.json'} and {out / 'diagnose.md'}")
+    return 0
+
+
 def add_experiment_commands(sub: argparse._SubParsersAction) -> None:
     """Register compare, ablate, bench and report on the `smolmamba` subcommand parser."""
     from smolmamba.experiments.config import ALL_STUDIES, PROTOCOLS, ROLES, AblateConfig, CompareConfig
@@ -112,6 +124,20 @@ def add_experiment_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--test-subset", type=int, default=None)
     p.add_argument("--output", default=a.output)
     p.set_defaults(func=_cmd_ablate)
+
+    p = sub.add_parser("diagnose", help="per-layer firing rates and gradient norms at init and in the first epoch")
+    p.add_argument("--models", nargs="+", default=["smolmamba", "spiking_mamba", "spikformer"],
+                   help="roles or registered model names")
+    p.add_argument("--dataset", default="digits")
+    p.add_argument("--lr", type=float, default=d.lrs[0], help="peak lr of the schedule")
+    p.add_argument("--epochs", type=int, default=PROTOCOLS["full"]["epochs"],
+                   help="length of the run whose first epoch is probed (sets warm-up and cosine)")
+    p.add_argument("--probes", type=int, nargs="+", default=[0, 1, 2, 4, 8, 16, 34],
+                   help="training steps to probe (0 = init); those beyond the first epoch are dropped")
+    p.add_argument("--batch-size", type=int, default=d.batch_size)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default=None, help="folder for diagnose.json and diagnose.md (default results/diagnose-<time>)")
+    p.set_defaults(func=_cmd_diagnose)
 
     p = sub.add_parser("bench", help="throughput, peak memory, training step time and profile; JSON + table")
     p.add_argument("--quick", action="store_true", help="tiny models, small batches (a smoke run)")
