@@ -2,6 +2,7 @@ import json
 
 import pytest
 
+from smolmamba.experiments.ablate import seed_means
 from smolmamba.experiments.compare import summarise
 from smolmamba.experiments.plateau import PlateauCheck, check_runs, last_gain, plateau_lines
 from smolmamba.experiments.protocol import validation_curve
@@ -83,3 +84,13 @@ def test_an_ablations_file_without_keys_is_refused_with_the_fix(tmp_path):
     rows, cfg = read_ablations(path)
     (line,) = [x for x in claims([], rows, cfg["finetune_epochs"]) if "fine-tuning" in x]
     assert "80.00% aligned vs 70.00% naive | held |" in line  # found by key although the label says nothing
+
+
+def test_seed_means_average_each_setting_over_its_seeds():
+    rows = [{"study": "block", "key": k, "setting": k.upper(), "top1": t, "energy_uj": e, "tokens_per_stage": [4],
+             "seed": s} for k, t, e, s in (("a", 90.0, 1.0, 0), ("b", 50.0, 2.0, 0), ("a", 94.0, 3.0, 1))]
+    a, b = seed_means(rows)
+    assert (a["key"], a["seeds"], a["top1"], a["energy_uj"]) == ("a", 2, pytest.approx(92.0), pytest.approx(2.0))
+    assert a["top1_sd"] == pytest.approx(8 ** 0.5)
+    assert a["interval"] == f"{92 - 12.706 * 2:.2f} to {92 + 12.706 * 2:.2f}"  # t(1) = 12.706, sd / sqrt(2) = 2
+    assert (b["seeds"], b["interval"], b["top1_sd"]) == (1, "-", 0.0)

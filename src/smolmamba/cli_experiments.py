@@ -25,7 +25,7 @@ def _cmd_ablate(args: argparse.Namespace) -> int:
     from smolmamba.experiments.config import AblateConfig
 
     run_ablate(AblateConfig(dataset=args.dataset, epochs=args.epochs, finetune_epochs=args.finetune_epochs,
-                            batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                            batch_size=args.batch_size, lr=args.lr, seed=args.seed, seeds=args.seeds,
                             train_subset=args.train_subset, test_subset=args.test_subset,
                             output=args.output, studies=tuple(args.studies)))
     return 0
@@ -120,6 +120,8 @@ def add_experiment_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=a.batch_size)
     p.add_argument("--lr", type=float, default=a.lr)
     p.add_argument("--seed", type=int, default=a.seed)
+    p.add_argument("--seeds", type=int, default=a.seeds,
+                   help="block and state studies: train each variant with this many seeds (from --seed)")
     p.add_argument("--train-subset", type=int, default=None)
     p.add_argument("--test-subset", type=int, default=None)
     p.add_argument("--output", default=a.output)

@@ -13,6 +13,7 @@ on request (`--only block state`, each trains its variants from scratch):
 
 from __future__ import annotations
 
+import statistics
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,7 @@ from smolmamba.experiments.compare import model_overrides, new_results_dir, test
 from smolmamba.experiments.config import ALL_STUDIES, AblateConfig, CompareConfig
 from smolmamba.experiments.measure import measure
 from smolmamba.experiments.protocol import train_one
+from smolmamba.experiments.stats import mean_interval
 from smolmamba.io import write_json_atomic, write_text_atomic
 from smolmamba.models import create_model
 
@@ -96,10 +98,16 @@ class Ablation:
             self._dense, _ = self.train("spiking_mamba_tiny", "dense")
         return self._dense
 
-    def train(self, name: str, tag: str, epochs: int | None = None, init_from: Path | None = None, **overrides):
+    @property
+    def seeds(self) -> range:
+        """Seeds of the from-scratch studies (block, state)."""
+        return range(self.cfg.seed, self.cfg.seed + self.cfg.seeds)
+
+    def train(self, name: str, tag: str, epochs: int | None = None, init_from: Path | None = None,
+              seed: int | None = None, **overrides):
         run_dir = self.out / "runs" / tag
-        run = train_one(name, self.cfg.dataset, self.cfg.seed, self.train_cfg, run_dir, epochs, init_from,
-                        **overrides)
+        seed = self.cfg.seed if seed is None else seed
+        run = train_one(name, self.cfg.dataset, seed, self.train_cfg, run_dir, epochs, init_from, **overrides)
         self.log(f"trained {tag} in {run.train_s:.0f} s")
         return run.model, run_dir
 
@@ -151,34 +159,40 @@ class Ablation:
                          tokens_pruned=pruned))
 
     def block(self) -> None:
-        for key, (label, name, overrides) in BLOCK_VARIANTS.items():
-            model, run_dir = self.train(name, "block_" + key, **overrides)
-            self.add(row("block", key, label, measure(model, self.batches), **epoch_curve(run_dir)))
+        for seed in self.seeds:
+            for key, (label, name, overrides) in BLOCK_VARIANTS.items():
+                model, run_dir = self.train(name, f"block_{key}-seed{seed}", seed=seed, **overrides)
+                self.add(row("block", key, label, measure(model, self.batches), seed=seed, **epoch_curve(run_dir)))
 
     def state(self) -> None:
         from smolmamba.energy import EnergyMeter
 
-        for d_state, expand in STATE_GRID:
-            model, _ = self.train("smolmamba_tiny", f"state_n{d_state}_e{expand}", d_state=d_state, expand=expand)
-            m = measure(model, self.batches)
-            with EnergyMeter(model) as meter, torch.inference_mode():
-                model.eval()(self.batches[0][0])
-            report = meter.report("strict")
-            scan = sum(r["energy_uj"] for r in report.layers if r["kind"] == "scan")
-            self.add(row("state", f"n{d_state}_e{expand}", f"d_state {d_state}, expand {expand}", m, d_state=d_state, expand=expand,
-                         energy_uj_paper=m["energy_uj_paper"], scan_share_strict=scan / report.totals["energy_uj"],
-                         params=sum(p.numel() for p in model.parameters())))
+        for seed in self.seeds:
+            for d_state, expand in STATE_GRID:
+                model, _ = self.train("smolmamba_tiny", f"state_n{d_state}_e{expand}-seed{seed}", seed=seed,
+                                      d_state=d_state, expand=expand)
+                m = measure(model, self.batches)
+                with EnergyMeter(model) as meter, torch.inference_mode():
+                    model.eval()(self.batches[0][0])
+                report = meter.report("strict")
+                scan = sum(r["energy_uj"] for r in report.layers if r["kind"] == "scan")
+                self.add(row("state", f"n{d_state}_e{expand}", f"d_state {d_state}, expand {expand}", m, seed=seed,
+                             d_state=d_state, expand=expand, energy_uj_paper=m["energy_uj_paper"],
+                             scan_share_strict=scan / report.totals["energy_uj"],
+                             params=sum(p.numel() for p in model.parameters())))
 
     def write(self) -> Path:
         rows = [r.as_dict() for r in self.rows]
         write_json_atomic(self.out / "ablations.json", {"config": self.cfg.__dict__, "rows": rows})
         lines = []
         for study in dict.fromkeys(r["study"] for r in rows):
-            lines += [f"### {study}", "", "| setting | top-1 % | energy µJ | tokens per stage |", "|---|---|---|---|"]
-            lines += [f"| {r['setting']} | {r['top1']:.2f} | {r['energy_uj']:.3f} | {r['tokens_per_stage']} |"
-                      for r in rows if r["study"] == study]
+            settings = seed_means([r for r in rows if r["study"] == study])
+            lines += [f"### {study}", "", "| setting | top-1 % (mean ± sd, seeds) | 95 % interval | energy µJ | "
+                      "tokens per stage |", "|---|---|---|---|---|"]
+            lines += [f"| {r['setting']} | {r['top1']:.2f} ± {r['top1_sd']:.2f} ({r['seeds']}) | {r['interval']} | "
+                      f"{r['energy_uj']:.3f} | {r['tokens_per_stage']} |" for r in settings]
             lines.append("")
-            self.plot(study, [r for r in rows if r["study"] == study])
+            self.plot(study, settings)
         write_text_atomic(self.out / "ablations.md", "\n".join(lines))
         return self.out
 
@@ -187,6 +201,22 @@ class Ablation:
 
         plots.ablation_bars(rows, f"ablation: {study} ({self.cfg.dataset})",
                             self.out / f"ablation_{study}.png")
+
+
+def seed_means(rows: list[dict]) -> list[dict]:
+    """One row per setting key, in first-seen order: top-1 mean, sd and 95 % interval over its seeds,
+    mean energy (a study without repeated seeds gives n = 1, no interval)."""
+    by_key: dict[str, list[dict]] = {}
+    for r in rows:
+        by_key.setdefault(r["key"], []).append(r)
+    out = []
+    for group in by_key.values():
+        top1 = mean_interval([r["top1"] for r in group])
+        sd = statistics.stdev(r["top1"] for r in group) if len(group) > 1 else 0.0
+        out.append({**group[0], "top1": top1.mean, "top1_sd": sd, "seeds": len(group),
+                    "interval": f"{top1.lo:.2f} to {top1.hi:.2f}" if top1.n > 1 else "-",
+                    "energy_uj": sum(r["energy_uj"] for r in group) / len(group)})
+    return out
 
 
 def epoch_curve(run_dir: Path) -> dict:
@@ -204,6 +234,8 @@ def run_ablate(cfg: AblateConfig, log=print) -> Path:
     unknown = set(cfg.studies) - set(ALL_STUDIES)
     if unknown:
         raise ValueError(f"unknown ablation(s) {sorted(unknown)}; choose from {ALL_STUDIES}")
+    if cfg.seeds < 1:
+        raise ValueError(f"--seeds {cfg.seeds}: give at least 1 seed")
     start = time.perf_counter()
     ablation = Ablation(cfg, log)
     for study in cfg.studies:

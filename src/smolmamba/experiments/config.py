@@ -61,6 +61,7 @@ class AblateConfig:
     batch_size: int = 32
     lr: float = 5e-3
     seed: int = 0
+    seeds: int = 1  # the from-scratch studies (block, state) train each variant with seed .. seed + seeds - 1
     train_subset: int | None = None
     test_subset: int | None = None
     output: str = "results"
