@@ -64,6 +64,18 @@ def test_compare_ablate_and_report_end_to_end(tmp_path, capsys):
     assert "lower energy than the spiking Transformer" in text and "## Ablations" in text
 
 
+@pytest.mark.slow
+def test_state_study_sets_smolmamba_sizes_beside_a_spikformer_trained_alike(tmp_path):
+    assert main(["ablate", "--studies", "state", "--epochs", "1", "--train-subset", "64", "--test-subset", "32",
+                 "--output", str(tmp_path)]) == 0
+    (folder,) = tmp_path.iterdir()
+    rows = {r["key"]: r for r in json.loads((folder / "ablations.json").read_text())["rows"]}
+    assert len(rows) == 11 and rows["spikformer_reference"]["scan_share_strict"] == 0.0
+    assert 0 < rows["n1_e1"]["scan_share_strict"] < rows["n16_e1"]["scan_share_strict"] < 1
+    assert rows["n16_e2"]["params"] > rows["n16_e1"]["params"] > rows["n1_e1"]["params"]
+    assert rows["n16_e1"]["energy_uj"] > rows["n1_e1"]["energy_uj"]
+
+
 @pytest.mark.parametrize("name", ["smolmamba_tiny", "smolmamba_tiny_events"])
 def test_measurement_batches_match_training_preprocessing(name):
     """Regression: measuring on data resized differently from training (area-mean vs the dataset's

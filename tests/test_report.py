@@ -94,3 +94,21 @@ def test_seed_means_average_each_setting_over_its_seeds():
     assert a["top1_sd"] == pytest.approx(8 ** 0.5)
     assert a["interval"] == f"{92 - 12.706 * 2:.2f} to {92 + 12.706 * 2:.2f}"  # t(1) = 12.706, sd / sqrt(2) = 2
     assert (b["seeds"], b["interval"], b["top1_sd"]) == (1, "-", 0.0)
+
+
+def state_row(key, top1, strict, paper):
+    return {"study": "state", "key": key, "setting": key, "top1": top1, "energy_uj": strict,
+            "energy_uj_paper": paper, "tokens_per_stage": [4], "seed": 0}
+
+
+def test_energy_at_equal_accuracy_takes_the_cheapest_setting_within_the_margin():
+    reference = state_row("spikformer_reference", 95.0, 18.0, 12.0)
+    rows = [state_row("n1_e1", 90.0, 6.0, 3.0),  # cheapest, but 5 points worse: not at equal accuracy
+            state_row("n2_e1", 94.5, 10.0, 7.0), state_row("n16_e2", 96.0, 40.0, 11.0), reference]
+    (line,) = [x for x in claims([], rows) if "at equal accuracy" in x]
+    assert "n2_e1: 94.50% vs 95.00%, 1.80x strict (1.71x paper) | strict: held; paper: held |" in line
+    rows[1] = state_row("n2_e1", 93.0, 10.0, 7.0)
+    (line,) = [x for x in claims([], rows) if "at equal accuracy" in x]
+    assert "n16_e2: 96.00% vs 95.00%, 0.45x strict (1.09x paper) | strict: did **not** hold" in line
+    (line,) = [x for x in claims([], rows[:2] + [reference]) if "at equal accuracy" in x]
+    assert "no setting within 1 point" in line and line.endswith("did **not** hold |")

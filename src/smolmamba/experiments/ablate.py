@@ -8,7 +8,8 @@
 5. pruning more than 60 % of the tokens (the seed's pitfall 2): accuracy vs final keep ratio;
 on request (`--only block state`, each trains its variants from scratch):
 6. block: the SSM block's design choices one at a time (why SmolMamba converges slowly);
-7. state: d_state x expand -> accuracy, strict/paper energy and the scan's share of the strict total.
+7. state: d_state x expand -> accuracy, strict/paper energy and the scan's share of the strict total,
+   beside Spikformer trained with the same recipe and seeds (energy at equal accuracy).
 """
 
 from __future__ import annotations
@@ -17,8 +18,6 @@ import statistics
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import torch
 
 from smolmamba.experiments.compare import model_overrides, new_results_dir, test_batches
 from smolmamba.experiments.config import ALL_STUDIES, AblateConfig, CompareConfig
@@ -44,6 +43,8 @@ BLOCK_VARIANTS = {  # key -> (label, model, overrides); one design choice change
     "no_pruning": ("no pruning (spiking_mamba_tiny)", "spiking_mamba_tiny", {}),
 }
 STATE_GRID = tuple((n, e) for e in (1, 2) for n in (1, 2, 4, 8, 16))  # (d_state, expand)
+AVERAGED = ("energy_uj", "energy_uj_paper", "scan_share_strict")  # per-seed figures seed_means averages
+SPIKFORMER_REFERENCE = "spikformer_reference"  # the state study's peer, trained with the same recipe and seeds
 
 
 
@@ -165,21 +166,16 @@ class Ablation:
                 self.add(row("block", key, label, measure(model, self.batches), seed=seed, **epoch_curve(run_dir)))
 
     def state(self) -> None:
-        from smolmamba.energy import EnergyMeter
-
+        """d_state x expand of SmolMamba, and Spikformer trained the same way: energy at equal accuracy."""
         for seed in self.seeds:
             for d_state, expand in STATE_GRID:
                 model, _ = self.train("smolmamba_tiny", f"state_n{d_state}_e{expand}-seed{seed}", seed=seed,
                                       d_state=d_state, expand=expand)
-                m = measure(model, self.batches)
-                with EnergyMeter(model) as meter, torch.inference_mode():
-                    model.eval()(self.batches[0][0])
-                report = meter.report("strict")
-                scan = sum(r["energy_uj"] for r in report.layers if r["kind"] == "scan")
-                self.add(row("state", f"n{d_state}_e{expand}", f"d_state {d_state}, expand {expand}", m, seed=seed,
-                             d_state=d_state, expand=expand, energy_uj_paper=m["energy_uj_paper"],
-                             scan_share_strict=scan / report.totals["energy_uj"],
-                             params=sum(p.numel() for p in model.parameters())))
+                self.add(state_row(f"n{d_state}_e{expand}", f"d_state {d_state}, expand {expand}", model,
+                                   measure(model, self.batches), seed, d_state=d_state, expand=expand))
+            model, _ = self.train("spikformer_tiny", f"state_spikformer-seed{seed}", seed=seed)
+            self.add(state_row(SPIKFORMER_REFERENCE, "spikformer_tiny (reference, same recipe)", model,
+                               measure(model, self.batches), seed))
 
     def write(self) -> Path:
         rows = [r.as_dict() for r in self.rows]
@@ -203,9 +199,16 @@ class Ablation:
                             self.out / f"ablation_{study}.png")
 
 
+def state_row(key: str, label: str, model, m: dict, seed: int, **extra) -> AblationRow:
+    """A state-study row: strict and paper energy and the scan's share of the strict total."""
+    scan = m["energy_by_kind"].get("scan", {}).get("energy_uj", 0.0)
+    return row("state", key, label, m, seed=seed, energy_uj_paper=m["energy_uj_paper"],
+               scan_share_strict=scan / m["energy_uj"], params=sum(p.numel() for p in model.parameters()), **extra)
+
+
 def seed_means(rows: list[dict]) -> list[dict]:
     """One row per setting key, in first-seen order: top-1 mean, sd and 95 % interval over its seeds,
-    mean energy (a study without repeated seeds gives n = 1, no interval)."""
+    the means of the AVERAGED figures (a study without repeated seeds gives n = 1, no interval)."""
     by_key: dict[str, list[dict]] = {}
     for r in rows:
         by_key.setdefault(r["key"], []).append(r)
@@ -213,9 +216,9 @@ def seed_means(rows: list[dict]) -> list[dict]:
     for group in by_key.values():
         top1 = mean_interval([r["top1"] for r in group])
         sd = statistics.stdev(r["top1"] for r in group) if len(group) > 1 else 0.0
-        out.append({**group[0], "top1": top1.mean, "top1_sd": sd, "seeds": len(group),
-                    "interval": f"{top1.lo:.2f} to {top1.hi:.2f}" if top1.n > 1 else "-",
-                    "energy_uj": sum(r["energy_uj"] for r in group) / len(group)})
+        means = {k: sum(r[k] for r in group) / len(group) for k in AVERAGED if k in group[0]}
+        out.append({**group[0], **means, "top1": top1.mean, "top1_sd": sd, "seeds": len(group),
+                    "interval": f"{top1.lo:.2f} to {top1.hi:.2f}" if top1.n > 1 else "-"})
     return out
 
 
