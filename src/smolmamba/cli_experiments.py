@@ -138,7 +138,8 @@ def add_experiment_commands(sub: argparse._SubParsersAction) -> None:
                    help="training steps to probe (0 = init); those beyond the first epoch are dropped")
     p.add_argument("--batch-size", type=int, default=d.batch_size)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default=None, help="folder for diagnose.json and diagnose.md (default results/diagnose-<time>)")
+    p.add_argument("--out", default=None,
+                   help="folder for diagnose.json and diagnose.md (default results/diagnose-<time>)")
     p.set_defaults(func=_cmd_diagnose)
 
     p = sub.add_parser("bench", help="throughput, peak memory, training step time and profile; JSON + table")

@@ -72,6 +72,8 @@ def test_targets_are_judged_from_the_figures():
                                          "block_ms_mean": 50.0, "batch": 64}},
     }
     got = {t["target"].split(" (")[0].split(",")[0]: t for t in evaluate_targets(results)}
+    assert [t["key"] for t in evaluate_targets(results)][:3] == [
+        "pruned_vs_dense_share_of_prediction", "pruned_vs_dense_speedup", "alignment_cost"]
     share = got["pruned vs dense speed-up"]
     assert share["measured"] == pytest.approx(1.1 / 1.2) and share["met"] is True
     assert got["pruned vs dense absolute speed-up"]["met"] is False

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from smolmamba.bench.profile import COMPONENTS
@@ -19,8 +20,20 @@ def _row(results: dict, model: str, batch: int, mode: str) -> dict | None:
     return None
 
 
-def _target(name: str, measured: float | None, threshold: str, met: bool | None, detail: str) -> dict:
-    return {"target": name, "measured": measured, "threshold": threshold, "met": met, "detail": detail}
+@dataclass(frozen=True)
+class Target:
+    """One performance target as measured: `key` is what code looks it up by, `target` the label shown."""
+
+    key: str
+    target: str
+    measured: float | None
+    threshold: str
+    met: bool | None
+    detail: str
+
+
+def _target(key: str, name: str, measured: float | None, threshold: str, met: bool | None, detail: str) -> dict:
+    return asdict(Target(key, name, measured, threshold, met, detail))
 
 
 def evaluate_targets(results: dict) -> list[dict]:
@@ -33,38 +46,46 @@ def evaluate_targets(results: dict) -> list[dict]:
     if p and d:
         measured = p["img_per_s"] / d["img_per_s"]
         predicted = results["ops"][dense] / results["ops"][pruned]
-        out.append(_target(f"pruned vs dense speed-up, share of the op-count prediction (batch {batch})",
-                           measured / predicted, ">= 0.90 (aim 0.95)", measured / predicted >= 0.9,
-                           f"measured {measured:.2f}x, op counts predict {predicted:.2f}x"))
-        out.append(_target(f"pruned vs dense absolute speed-up (batch {batch})", measured, "aim >= 1.5x",
-                           measured >= 1.5, f"{p['img_per_s']:.1f} vs {d['img_per_s']:.1f} img/s"))
+        out.append(_target(
+            "pruned_vs_dense_share_of_prediction",
+            f"pruned vs dense speed-up, share of the op-count prediction (batch {batch})",
+            measured / predicted, ">= 0.90 (aim 0.95)", measured / predicted >= 0.9,
+            f"measured {measured:.2f}x, op counts predict {predicted:.2f}x"))
+        out.append(_target(
+            "pruned_vs_dense_speedup", f"pruned vs dense absolute speed-up (batch {batch})", measured, "aim >= 1.5x",
+            measured >= 1.5, f"{p['img_per_s']:.1f} vs {d['img_per_s']:.1f} img/s"))
     if p and n:
         cost = 1.0 - p["img_per_s"] / n["img_per_s"]
-        out.append(_target(f"alignment cost vs naive pruning (batch {batch})", cost, "<= 0.03", cost <= 0.03,
-                           f"{p['img_per_s']:.1f} aligned vs {n['img_per_s']:.1f} naive img/s"))
+        out.append(_target(
+            "alignment_cost", f"alignment cost vs naive pruning (batch {batch})", cost, "<= 0.03", cost <= 0.03,
+            f"{p['img_per_s']:.1f} aligned vs {n['img_per_s']:.1f} naive img/s"))
     prof = results["profiles"].get(pruned)
     if prof:
         share = prof["pruner_share_of_block"]
-        out.append(_target("pruner cost, share of a pruning block's time", share, "<= 0.05", share <= 0.05,
-                           f"{prof['pruner_ms_per_call']:.1f} ms per pruner call, "
-                           f"{prof['block_ms_mean']:.1f} ms per block (profiled, batch {prof['batch']})"))
+        out.append(_target(
+            "pruner_share", "pruner cost, share of a pruning block's time", share, "<= 0.05", share <= 0.05,
+            f"{prof['pruner_ms_per_call']:.1f} ms per pruner call, "
+            f"{prof['block_ms_mean']:.1f} ms per block (profiled, batch {prof['batch']})"))
     s, t = _row(results, "smolmamba_imagenet", 32, "inference"), _row(results, "spikformer_8_512", 32, "inference")
     if s and t:
         faster = s["img_per_s"] / t["img_per_s"]
         mem = (s["peak_mib"] / t["peak_mib"]) if s["peak_mib"] and t["peak_mib"] else None
         met = faster > 1.0 and (mem is None or mem < 1.0)
-        out.append(_target("smolmamba_imagenet vs spikformer_8_512 at batch 32: speed (memory)", faster,
-                           "> 1.0x, with less peak memory", met,
-                           f"{faster:.2f}x throughput, peak memory ratio "
-                           + (f"{mem:.2f}" if mem is not None else "not measured")))
+        out.append(_target(
+            "imagenet_vs_spikformer", "smolmamba_imagenet vs spikformer_8_512 at batch 32: speed (memory)",
+            faster,
+            "> 1.0x, with less peak memory", met,
+            f"{faster:.2f}x throughput, peak memory ratio "
+            + (f"{mem:.2f}" if mem is not None else "not measured")))
     tp, td = _row(results, pruned, batch, "train"), _row(results, dense, batch, "train")
     if tp and td:
         speed = td["ms"] / tp["ms"]
         mem = td["peak_mib"] / tp["peak_mib"] if tp["peak_mib"] and td["peak_mib"] else None
-        out.append(_target(f"training step: dense / pruned time (batch {batch})", speed,
-                           "> 1.0 (and less memory)", speed > 1.0 and (mem is None or mem > 1.0),
-                           f"{tp['ms']:.0f} vs {td['ms']:.0f} ms per step; dense / pruned peak memory "
-                           + (f"{mem:.2f}x" if mem is not None else "not measured")))
+        out.append(_target(
+            "train_dense_vs_pruned", f"training step: dense / pruned time (batch {batch})", speed,
+            "> 1.0 (and less memory)", speed > 1.0 and (mem is None or mem > 1.0),
+            f"{tp['ms']:.0f} vs {td['ms']:.0f} ms per step; dense / pruned peak memory "
+            + (f"{mem:.2f}x" if mem is not None else "not measured")))
     return out
 
 
