@@ -64,7 +64,7 @@ def test_report_joins_one_compare_folder_per_data_set(tmp_path):
         folder.mkdir()
         (folder / "results.json").write_text(json.dumps(fake_results(dataset, top1, complete)))
         folders.append(folder)
-    text = write_results_page(folders, None, tmp_path / "RESULTS.md").read_text()
+    text = write_results_page(folders, [], tmp_path / "RESULTS.md").read_text()
     assert "protocol `full` on digits; " in text and "(nmnist_digits not run)" in text
     assert "protocol `full` on nmnist_digits; " in text
     assert text.count("**Still climbing at the cap**") == 2  # each folder's runs gained 5 points at the end
@@ -112,3 +112,29 @@ def test_energy_at_equal_accuracy_takes_the_cheapest_setting_within_the_margin()
     assert "n16_e2: 96.00% vs 95.00%, 0.45x strict (1.09x paper) | strict: did **not** hold" in line
     (line,) = [x for x in claims([], rows[:2] + [reference]) if "at equal accuracy" in x]
     assert "no setting within 1 point" in line and line.endswith("did **not** hold |")
+
+
+def write_ablate_folder(folder, rows, cfg):
+    folder.mkdir()
+    (folder / "ablations.json").write_text(json.dumps({"config": cfg, "rows": rows}))
+    (folder / "ablations.md").write_text(f"### table of {folder.name}\n")
+    return folder
+
+
+def test_report_joins_ablate_folders_and_refuses_a_setting_measured_twice(tmp_path):
+    compare = tmp_path / "digits"
+    compare.mkdir()
+    (compare / "results.json").write_text(json.dumps(fake_results("digits", 90.0, True)))
+    alignment = write_ablate_folder(tmp_path / "alignment", [
+        {"study": "alignment", "key": k, "setting": k, "top1": t, "energy_uj": 1.0, "tokens_per_stage": [4]}
+        for k, t in (("aligned_finetuned", 80.0), ("naive_finetuned", 70.0))], {"finetune_epochs": 2})
+    state = write_ablate_folder(tmp_path / "state", [
+        state_row("n2_e1", 94.5, 10.0, 7.0), state_row("spikformer_reference", 95.0, 18.0, 12.0)],
+        {"dataset": "digits", "epochs": 8, "seeds": 1})
+    text = write_results_page([compare], [alignment, state], tmp_path / "RESULTS.md").read_text()
+    assert "80.00% aligned vs 70.00% naive | held |" in text  # from the first folder
+    assert "n2_e1: 94.50% vs 95.00%, 1.80x strict" in text  # from the second
+    assert "### table of alignment" in text and "### table of state" in text
+    assert "dataset digits, epochs 8, seeds 1" in text
+    with pytest.raises(ValueError, match="measures \\('state', 'n2_e1'\\) again"):
+        write_results_page([compare], [state, state], tmp_path / "RESULTS.md")

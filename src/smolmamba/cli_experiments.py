@@ -161,6 +161,6 @@ def add_experiment_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("report", help="regenerate docs/RESULTS.md from compare folders (and an ablate folder)")
     p.add_argument("compare_dirs", nargs="+", metavar="COMPARE_DIR",
                    help="compare results folders, e.g. one per data set; their tables are joined")
-    p.add_argument("--ablations", default=None, help="an ablate results folder")
+    p.add_argument("--ablations", nargs="+", default=[], help="ablate results folders (one per study group)")
     p.add_argument("--out", default="docs/RESULTS.md")
     p.set_defaults(func=_cmd_report)
