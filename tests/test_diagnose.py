@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from smolmamba.experiments.diagnose import (FiringRecorder, first_epoch_probes, group_of, grouped,
+from smolmamba.experiments.diagnose import (FiringRecorder, Probe, first_epoch_probes, group_of, grouped, kind_of,
                                             module_grad_norms, probes_markdown)
 from smolmamba.models import create_model
 from smolmamba.neurons import LIF
@@ -36,6 +36,16 @@ def test_components_group_block_parts_and_combine_norms_as_a_total():
     norms = grouped({"blocks.0.mlp.fc1": 3.0, "blocks.0.mlp.fc2": 4.0, "head": 1.0}, "rms")
     assert norms == {"blocks.0.mlp": pytest.approx(5.0), "head": pytest.approx(1.0)}
     assert grouped({"a.x": 0.2, "a.y": 0.4}, "mean") == {"a": pytest.approx(0.3)}
+
+
+def test_per_lif_table_shows_a_silent_lif_that_its_components_mean_hides():
+    assert kind_of("blocks.3.mixer.y_lif") == "mixer.y_lif" and kind_of("blocks.0.in_lif") == "in_lif"
+    assert kind_of("patch_embed.lifs.0") == "patch_embed.lifs.0"
+    firing = {"blocks.0.mixer.u_lif": 0.3, "blocks.0.mixer.y_lif": 0.002,
+              "blocks.1.mixer.u_lif": 0.2, "blocks.1.mixer.y_lif": 0.004}
+    text = "\n".join(probes_markdown("m", [Probe(0, 2.3, firing, {"head": 1.0})]))
+    assert "| blocks.0.mixer | 0.151 |" in text  # the component mean looks busy
+    assert "| mixer.y_lif | 0.0030 |" in text and "| mixer.u_lif | 0.2500 |" in text
 
 
 @pytest.mark.slow

@@ -65,11 +65,18 @@ def group_of(module: str) -> str:
     return ".".join(parts[:3]) if parts[0] == "blocks" and len(parts) >= 3 else parts[0]
 
 
-def grouped(values: dict[str, float], how: str) -> dict[str, float]:
-    """Per component: 'rms' of gradient norms (the group's total L2 norm), 'mean' of firing rates."""
+def kind_of(module: str) -> str:
+    """The same LIF in every block: blocks.<i>.mixer.y_lif -> mixer.y_lif; names outside blocks unchanged."""
+    parts = module.split(".")
+    return ".".join(parts[2:]) if parts[0] == "blocks" and len(parts) >= 3 else module
+
+
+def grouped(values: dict[str, float], how: str, key=group_of) -> dict[str, float]:
+    """Per component (or per `key` of a name): 'rms' of gradient norms (the group's total L2 norm),
+    'mean' of firing rates."""
     buckets: dict[str, list[float]] = {}
     for name, v in values.items():
-        buckets.setdefault(group_of(name), []).append(v)
+        buckets.setdefault(key(name), []).append(v)
     if how == "rms":
         return {g: math.sqrt(sum(v * v for v in vs)) for g, vs in buckets.items()}
     return {g: sum(vs) / len(vs) for g, vs in buckets.items()}
@@ -113,13 +120,17 @@ def first_epoch_probes(model_name: str, dataset: str, lr: float, epochs: int, pr
 
 
 def probes_markdown(model_name: str, probes: list[Probe]) -> list[str]:
-    """Two tables per model: firing rate and gradient norm per component, one column per probe."""
+    """Three tables per model, one column per probe: firing rate per component and per LIF (mean over the
+    blocks: a component's mean hides a near-silent LIF in series with busy ones), gradient norm per component."""
     head = "| component | " + " | ".join(f"step {p.step}" for p in probes) + " |"
     rule = "|---|" + "---|" * len(probes)
     lines = [f"### {model_name}", "", "Training loss: " + ", ".join(f"{p.loss:.3f} (step {p.step})" for p in probes)
              + ".", "", "Mean firing rate of the LIFs in each component:", "", head, rule]
     rates = [grouped(p.firing, "mean") for p in probes]
     lines += [f"| {g} | " + " | ".join(f"{r.get(g, float('nan')):.3f}" for r in rates) + " |" for g in rates[0]]
+    per_lif = [grouped(p.firing, "mean", key=kind_of) for p in probes]
+    lines += ["", "Firing rate of each LIF, mean over the blocks:", "", head.replace("component", "LIF"), rule]
+    lines += [f"| {k} | " + " | ".join(f"{r.get(k, float('nan')):.4f}" for r in per_lif) + " |" for k in per_lif[0]]
     norms = [grouped(p.grad_norm, "rms") for p in probes]
     lines += ["", "Gradient L2 norm of each component's parameters:", "", head, rule]
     lines += [f"| {g} | " + " | ".join(f"{n.get(g, float('nan')):.2e}" for n in norms) + " |" for g in norms[0]]
