@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from smolmamba.experiments.ablate import seed_means
+from smolmamba.experiments.ablate import ablations_markdown, seed_means
 from smolmamba.experiments.compare import summarise
 from smolmamba.experiments.plateau import PlateauCheck, check_runs, last_gain, plateau_lines
 from smolmamba.experiments.protocol import validation_curve
@@ -94,6 +94,19 @@ def test_seed_means_average_each_setting_over_its_seeds():
     assert a["top1_sd"] == pytest.approx(8 ** 0.5)
     assert a["interval"] == f"{92 - 12.706 * 2:.2f} to {92 + 12.706 * 2:.2f}"  # t(1) = 12.706, sd / sqrt(2) = 2
     assert (b["seeds"], b["interval"], b["top1_sd"]) == (1, "-", 0.0)
+    assert a["vs_first"] == "reference" and b["vs_first"] == "-"  # b shares one seed with a
+
+
+def test_each_setting_gets_its_paired_difference_to_the_first():
+    rows = [{"study": "block", "key": k, "setting": k, "top1": t, "energy_uj": 1.0, "tokens_per_stage": [4],
+             "seed": s} for k, t, s in (("as_built", 80.0, 0), ("as_built", 90.0, 1), ("no_gate", 84.0, 0),
+                                        ("no_gate", 92.0, 1))]
+    _, no_gate = seed_means(rows)
+    # differences +4 and +2: mean +3, sd sqrt(2), half width 12.706 * sqrt(2) / sqrt(2) = 12.706
+    assert no_gate["vs_first"] == f"+3.00 ({3 - 12.706:+.2f} to {3 + 12.706:+.2f})"
+    text = "\n".join(ablations_markdown(rows))
+    assert "| vs as_built, points (paired, 95 % interval) |" in text
+    assert f"| no_gate | 88.00 ± {32 ** 0.5:.2f} (2) |" in text and "| as_built | 85.00" in text
 
 
 def state_row(key, top1, strict, paper):

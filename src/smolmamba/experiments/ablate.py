@@ -23,7 +23,7 @@ from smolmamba.experiments.compare import model_overrides, new_results_dir, test
 from smolmamba.experiments.config import ALL_STUDIES, AblateConfig, CompareConfig
 from smolmamba.experiments.measure import measure
 from smolmamba.experiments.protocol import train_one
-from smolmamba.experiments.stats import mean_interval
+from smolmamba.experiments.stats import mean_interval, paired_difference
 from smolmamba.io import write_json_atomic, write_text_atomic
 from smolmamba.models import create_model
 
@@ -180,16 +180,9 @@ class Ablation:
     def write(self) -> Path:
         rows = [r.as_dict() for r in self.rows]
         write_json_atomic(self.out / "ablations.json", {"config": self.cfg.__dict__, "rows": rows})
-        lines = []
+        write_text_atomic(self.out / "ablations.md", "\n".join(ablations_markdown(rows)))
         for study in dict.fromkeys(r["study"] for r in rows):
-            settings = seed_means([r for r in rows if r["study"] == study])
-            lines += [f"### {study}", "", "| setting | top-1 % (mean ± sd, seeds) | 95 % interval | energy µJ | "
-                      "tokens per stage |", "|---|---|---|---|---|"]
-            lines += [f"| {r['setting']} | {r['top1']:.2f} ± {r['top1_sd']:.2f} ({r['seeds']}) | {r['interval']} | "
-                      f"{r['energy_uj']:.3f} | {r['tokens_per_stage']} |" for r in settings]
-            lines.append("")
-            self.plot(study, settings)
-        write_text_atomic(self.out / "ablations.md", "\n".join(lines))
+            self.plot(study, seed_means([r for r in rows if r["study"] == study]))
         return self.out
 
     def plot(self, study: str, rows: list[dict]) -> None:
@@ -208,18 +201,44 @@ def state_row(key: str, label: str, model, m: dict, seed: int, **extra) -> Ablat
 
 def seed_means(rows: list[dict]) -> list[dict]:
     """One row per setting key, in first-seen order: top-1 mean, sd and 95 % interval over its seeds,
-    the means of the AVERAGED figures (a study without repeated seeds gives n = 1, no interval)."""
+    the means of the AVERAGED figures (a study without repeated seeds gives n = 1, no interval), and
+    `vs_first`: the paired per-seed difference to the study's first setting with its interval."""
     by_key: dict[str, list[dict]] = {}
     for r in rows:
         by_key.setdefault(r["key"], []).append(r)
+    first = {r.get("seed", 0): r["top1"] for r in next(iter(by_key.values()), [])}
     out = []
-    for group in by_key.values():
+    for i, group in enumerate(by_key.values()):
         top1 = mean_interval([r["top1"] for r in group])
         sd = statistics.stdev(r["top1"] for r in group) if len(group) > 1 else 0.0
+        paired = "reference" if i == 0 else paired_text({r.get("seed", 0): r["top1"] for r in group}, first)
         means = {k: sum(r[k] for r in group) / len(group) for k in AVERAGED if k in group[0]}
         out.append({**group[0], **means, "top1": top1.mean, "top1_sd": sd, "seeds": len(group),
-                    "interval": f"{top1.lo:.2f} to {top1.hi:.2f}" if top1.n > 1 else "-"})
+                    "interval": f"{top1.lo:.2f} to {top1.hi:.2f}" if top1.n > 1 else "-",
+                    "vs_first": paired})
     return out
+
+
+def paired_text(a: dict[int, float], b: dict[int, float]) -> str:
+    """'+1.23 (-0.50 to +2.96)': mean paired difference a - b and its 95 % interval; '-' under 2 seeds."""
+    if len(set(a) & set(b)) < 2:
+        return "-"
+    d = paired_difference(a, b)
+    return f"{d.mean:+.2f} ({d.lo:+.2f} to {d.hi:+.2f})"
+
+
+def ablations_markdown(rows: list[dict]) -> list[str]:
+    """One table per study: each setting's seeds summarised, and its paired difference to the first."""
+    lines = []
+    for study in dict.fromkeys(r["study"] for r in rows):
+        settings = seed_means([r for r in rows if r["study"] == study])
+        lines += [f"### {study}", "", "| setting | top-1 % (mean ± sd, seeds) | 95 % interval | "
+                  f"vs {settings[0]['setting']}, points (paired, 95 % interval) | energy µJ | tokens per stage |",
+                  "|---|---|---|---|---|---|"]
+        lines += [f"| {r['setting']} | {r['top1']:.2f} ± {r['top1_sd']:.2f} ({r['seeds']}) | {r['interval']} | "
+                  f"{r['vs_first']} | {r['energy_uj']:.3f} | {r['tokens_per_stage']} |" for r in settings]
+        lines.append("")
+    return lines
 
 
 def epoch_curve(run_dir: Path) -> dict:
