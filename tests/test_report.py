@@ -143,11 +143,12 @@ def test_report_joins_ablate_folders_and_refuses_a_setting_measured_twice(tmp_pa
         for k, t in (("aligned_finetuned", 80.0), ("naive_finetuned", 70.0))], {"finetune_epochs": 2})
     state = write_ablate_folder(tmp_path / "state", [
         state_row("n2_e1", 94.5, 10.0, 7.0), state_row("spikformer_reference", 95.0, 18.0, 12.0)],
-        {"dataset": "digits", "epochs": 8, "seeds": 1})
-    text = write_results_page([compare], [alignment, state], tmp_path / "RESULTS.md").read_text()
+        {"dataset": "digits", "epochs": 8, "seeds": 1, "finetune_epochs": 7})
+    text = write_results_page([compare], [state, alignment], tmp_path / "RESULTS.md").read_text()
+    assert "after fine-tuning 2 epoch(s)" in text  # from the folder that measured alignment, listed second
     assert "80.00% aligned vs 70.00% naive | held |" in text  # from the first folder
     assert "n2_e1: 94.50% vs 95.00%, 1.80x strict" in text  # from the second
-    assert "### table of alignment" in text and "### table of state" in text
-    assert "dataset digits, epochs 8, seeds 1" in text
+    assert text.index("### table of state") < text.index("### table of alignment")
+    assert "dataset digits, epochs 8, finetune_epochs 7, seeds 1" in text
     with pytest.raises(ValueError, match="measures \\('state', 'n2_e1'\\) again"):
         write_results_page([compare], [state, state], tmp_path / "RESULTS.md")

@@ -197,15 +197,16 @@ def write_results_page(compare_dirs: list[Path], ablate_dirs: list[Path], out: P
     compare_dirs, ablate_dirs = [Path(d) for d in compare_dirs], [Path(d) for d in ablate_dirs]
     datas = [json.loads((d / "results.json").read_text()) for d in compare_dirs]
     summary = _joined(datas, "summary")
-    ablations, ablate_cfgs = [], []
+    ablations, ablate_cfgs, finetune = [], [], None
     for d in ablate_dirs:
         rows, cfg = read_ablations(d / "ablations.json")
         clash = {(r["study"], r["key"]) for r in rows} & {(r["study"], r["key"]) for r in ablations}
         if clash:
             raise ValueError(f"{d} measures {sorted(clash)[0]} again; pass one ablate folder per study")
+        if any(r["study"] == "alignment" for r in rows):  # the fine-tuning the alignment claim depends on
+            finetune = cfg.get("finetune_epochs")
         ablations += rows
         ablate_cfgs.append(cfg)
-    finetune = next((c["finetune_epochs"] for c in ablate_cfgs if "finetune_epochs" in c), None)
     parts = [
         "# Results",
         "",
