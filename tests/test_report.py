@@ -146,8 +146,8 @@ def test_report_joins_ablate_folders_and_refuses_a_setting_measured_twice(tmp_pa
         {"dataset": "digits", "epochs": 8, "seeds": 1, "finetune_epochs": 7})
     text = write_results_page([compare], [state, alignment], tmp_path / "RESULTS.md").read_text()
     assert "after fine-tuning 2 epoch(s)" in text  # from the folder that measured alignment, listed second
-    assert "80.00% aligned vs 70.00% naive | held |" in text  # from the first folder
-    assert "n2_e1: 94.50% vs 95.00%, 1.80x strict" in text  # from the second
+    assert "80.00% aligned vs 70.00% naive | held |" in text  # from the alignment folder
+    assert "n2_e1: 94.50% vs 95.00%, 1.80x strict" in text  # from the state folder
     assert text.index("### table of state") < text.index("### table of alignment")
     assert "dataset digits, epochs 8, finetune_epochs 7, seeds 1" in text
     with pytest.raises(ValueError, match="measures \\('state', 'n2_e1'\\) again"):

@@ -158,7 +158,7 @@ def add_experiment_commands(sub: argparse._SubParsersAction) -> None:
                    "e.g. docs/PERFORMANCE.md")
     p.set_defaults(func=_cmd_bench)
 
-    p = sub.add_parser("report", help="regenerate docs/RESULTS.md from compare folders (and an ablate folder)")
+    p = sub.add_parser("report", help="regenerate docs/RESULTS.md from compare folders (and ablate folders)")
     p.add_argument("compare_dirs", nargs="+", metavar="COMPARE_DIR",
                    help="compare results folders, e.g. one per data set; their tables are joined")
     p.add_argument("--ablations", nargs="+", default=[], help="ablate results folders (one per study group)")

@@ -206,17 +206,22 @@ def seed_means(rows: list[dict]) -> list[dict]:
     by_key: dict[str, list[dict]] = {}
     for r in rows:
         by_key.setdefault(r["key"], []).append(r)
-    first = {r.get("seed", 0): r["top1"] for r in next(iter(by_key.values()), [])}
+    first = top1_by_seed(next(iter(by_key.values()), []))
     out = []
     for i, group in enumerate(by_key.values()):
         top1 = mean_interval([r["top1"] for r in group])
         sd = statistics.stdev(r["top1"] for r in group) if len(group) > 1 else 0.0
-        paired = "reference" if i == 0 else paired_text({r.get("seed", 0): r["top1"] for r in group}, first)
+        paired = "reference" if i == 0 else paired_text(top1_by_seed(group), first)
         means = {k: sum(r[k] for r in group) / len(group) for k in AVERAGED if k in group[0]}
         out.append({**group[0], **means, "top1": top1.mean, "top1_sd": sd, "seeds": len(group),
                     "interval": f"{top1.lo:.2f} to {top1.hi:.2f}" if top1.n > 1 else "-",
                     "vs_first": paired})
     return out
+
+
+def top1_by_seed(rows: list[dict]) -> dict[int, float]:
+    """seed -> top-1 of one setting's rows (a row without a seed is seed 0)."""
+    return {r.get("seed", 0): r["top1"] for r in rows}
 
 
 def paired_text(a: dict[int, float], b: dict[int, float]) -> str:
