@@ -1,5 +1,6 @@
 """The comparison protocol: lr picked on validation by seed 0, reused; presets and overrides."""
 
+import json
 from pathlib import Path
 
 import pytest
@@ -68,3 +69,45 @@ def test_cli_flags_override_the_preset_and_defaults_keep_it(monkeypatch):
     assert (cfg.datasets, cfg.lrs, cfg.patience, cfg.val_fraction, cfg.epochs) == (
         ("digits",), (1e-3,), 0, 0.0, PROTOCOLS["full"]["epochs"])
     assert cli.main(["compare"]) == 0 and seen[-1] == CompareConfig()
+
+
+def write_results(folder: Path, summary: list[dict]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "results.json").write_text(json.dumps({"summary": summary}))
+    return folder
+
+
+def test_lr_from_trains_each_model_at_the_lr_it_picked_before(monkeypatch, tmp_path):
+    earlier = write_results(tmp_path / "earlier", [{"dataset": "digits", "model": "smolmamba_tiny", "lr": 1e-2},
+                                                   {"dataset": "digits", "model": "spikformer_tiny", "lr": 2.5e-3}])
+    picked = protocol.lrs_picked_in(earlier)
+    assert picked == {"digits/smolmamba_tiny": 1e-2, "digits/spikformer_tiny": 2.5e-3}
+    calls = fake_trainer(monkeypatch, {1e-2: 90.0, 2.5e-3: 80.0})
+    cfg = CompareConfig(lrs=(1e-3, 5e-3), picked_lrs=picked, lr_from="earlier", seeds=2)
+    logged = []
+    runs, search = protocol.tune_and_train("spikformer", "digits", cfg, tmp_path / "runs", log=logged.append)
+    assert calls == [(0, 2.5e-3, "seed0"), (1, 2.5e-3, "seed1")]  # cfg.lrs ignored: no search
+    assert [r["lr"] for r in search] == [2.5e-3] and "as picked in earlier" in logged[0]
+    with pytest.raises(ValueError, match="no lr for digits/smixer_tiny"):
+        protocol.tune_and_train("smixer_dstsp", "digits", cfg, tmp_path / "runs")
+
+
+def test_lr_from_refuses_a_folder_without_results(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no results.json there"):
+        protocol.lrs_picked_in(tmp_path)
+    with pytest.raises(ValueError, match="records no lr per model"):
+        protocol.lrs_picked_in(write_results(tmp_path / "empty", []))
+
+
+def test_cli_lr_from_records_the_folder_name_and_excludes_lr(monkeypatch, tmp_path):
+    from smolmamba import cli
+    from smolmamba.experiments import compare
+
+    earlier = write_results(tmp_path / "20261202-190220", [{"dataset": "digits", "model": "smolmamba_tiny",
+                                                            "lr": 1e-2}])
+    seen = []
+    monkeypatch.setattr(compare, "run_compare", seen.append)
+    assert cli.main(["compare", "--datasets", "digits", "--lr-from", str(earlier)]) == 0
+    assert (seen[-1].lr_from, seen[-1].picked_lrs) == ("20261202-190220", {"digits/smolmamba_tiny": 1e-2})
+    with pytest.raises(SystemExit, match="--lr or --lr-from, not both"):
+        cli.main(["compare", "--lr", "1e-3", "--lr-from", str(earlier)])

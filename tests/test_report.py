@@ -152,3 +152,14 @@ def test_report_joins_ablate_folders_and_refuses_a_setting_measured_twice(tmp_pa
     assert "dataset digits, epochs 8, finetune_epochs 7, seeds 1" in text
     with pytest.raises(ValueError, match="measures \\('state', 'n2_e1'\\) again"):
         write_results_page([compare], [state, state], tmp_path / "RESULTS.md")
+
+
+def test_the_setting_names_the_earlier_run_the_lrs_came_from():
+    from smolmamba.experiments.report import setting_text
+
+    data = fake_results("digits", 90.0)
+    assert "lr 0.005; " in setting_text(data)
+    data["config"]["lr_from"] = "compare-full-digits-20261202"
+    text = setting_text(data)
+    assert "lr as picked on validation in the earlier run `compare-full-digits-20261202`" in text
+    assert "lr 0.005; " not in text

@@ -7,12 +7,19 @@ import argparse
 
 def _cmd_compare(args: argparse.Namespace) -> int:
     from smolmamba.experiments.compare import run_compare
-    from smolmamba.experiments.config import protocol_config
+    from pathlib import Path
 
+    from smolmamba.experiments.config import protocol_config
+    from smolmamba.experiments.protocol import lrs_picked_in
+
+    if args.lr and args.lr_from:
+        raise SystemExit("compare: give --lr or --lr-from, not both")
+    picked = lrs_picked_in(Path(args.lr_from)) if args.lr_from else None
     cfg = protocol_config(args.protocol, roles=args.models and tuple(args.models),
                           datasets=args.datasets and tuple(args.datasets),
                           data_roots=dict(pair.split("=", 1) for pair in args.data_root), epochs=args.epochs,
                           seeds=args.seeds, batch_size=args.batch_size, lrs=args.lr and tuple(args.lr),
+                          picked_lrs=picked, lr_from=args.lr_from and Path(args.lr_from).name,
                           val_fraction=args.val_fraction, patience=args.patience, augment=args.augment or None,
                           train_subset=args.train_subset, test_subset=args.test_subset, output=args.output,
                           sweep=not args.no_sweep, masks=not args.no_masks)
@@ -97,6 +104,9 @@ def add_experiment_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--lr", type=float, nargs="+", default=None,
                    help="learning rate, or a grid: seed 0 picks the best on the validation split")
+    p.add_argument("--lr-from", default=None, metavar="RESULTS_DIR",
+                   help="train each model at the lr it was measured at in an earlier compare folder "
+                        "(no lr search; the folder's name is recorded)")
     p.add_argument("--val-fraction", type=float, default=None,
                    help=f"training data held out for lr choice and early stopping (default {d.val_fraction}; "
                         "0 = none: fixed epochs, last weights)")

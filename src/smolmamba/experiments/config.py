@@ -27,6 +27,8 @@ class CompareConfig:
     epochs: int = 3  # at most; early stopping (patience) on the validation split may stop sooner
     seeds: int = 3
     lrs: tuple[float, ...] = (5e-3,)  # AdamW peak lr grid; with more than one, seed 0 picks on validation
+    picked_lrs: dict = field(default_factory=dict)  # "dataset/model" -> lr an earlier run picked; replaces lrs
+    lr_from: str | None = None  # name of the results folder picked_lrs came from (recorded with the results)
     val_fraction: float = 0.15  # held out of each training class for lr choice and early stopping; 0 = none
     patience: int = 2  # epochs without a new best validation top-1 before a run stops; 0 = never
     batch_size: int = 32  # the recipe of configs/digits_smolmamba_tiny.yaml, for every model

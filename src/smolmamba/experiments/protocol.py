@@ -8,11 +8,13 @@ The rule is the same for every model:
 3. seeds 1 .. cfg.seeds-1 train at that lr under the same rule (seed 0's run is reused);
 4. each run's best-validation weights (its best/ checkpoint) are what `compare` measures on the test split.
 With val_fraction = 0 there is no validation split: one lr, a fixed number of epochs, the last weights.
+`compare --lr-from DIR` skips step 2: each model trains at the lr it picked in the earlier run DIR.
 """
 
 from __future__ import annotations
 
 import csv
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,6 +58,31 @@ def model_name(role: str, dataset: str) -> str:
     return ROLES[role][dataset in EVENT_DATASETS]
 
 
+def lrs_picked_in(results_dir: Path) -> dict[str, float]:
+    """{"dataset/model": lr} of an earlier compare run's results folder (the lr each model was measured at)."""
+    path = Path(results_dir) / "results.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"--lr-from {results_dir}: no results.json there; pass a folder written by "
+                                "`smolmamba compare` (results/<timestamp>/)")
+    summary = json.loads(path.read_text()).get("summary") or []
+    picked = {f"{row['dataset']}/{row['model']}": row["lr"] for row in summary if row.get("lr") is not None}
+    if not picked:
+        raise ValueError(f"--lr-from {results_dir}: its results.json records no lr per model; "
+                         "rerun that comparison, or pass --lr")
+    return picked
+
+
+def lrs_to_try(name: str, dataset: str, cfg: CompareConfig) -> tuple[float, ...]:
+    """The lr grid of one model: cfg.lrs, or the one lr picked for it in cfg.lr_from."""
+    if not cfg.lr_from:
+        return cfg.lrs
+    key = f"{dataset}/{name}"
+    if key not in cfg.picked_lrs:
+        raise ValueError(f"--lr-from {cfg.lr_from} has no lr for {key} (it has {sorted(cfg.picked_lrs)}); "
+                         "compare only those, or pass --lr")
+    return (cfg.picked_lrs[key],)
+
+
 def train_one(role: str, dataset: str, seed: int, cfg: CompareConfig, run_dir: Path, epochs: int | None = None,
               init_from: Path | None = None, lr: float | None = None, **overrides) -> TrainedRun:
     """Train one model with the shared recipe (optionally fine-tune from a checkpoint)."""
@@ -89,16 +116,19 @@ def tune_and_train(role: str, dataset: str, cfg: CompareConfig, runs_dir: Path, 
                    ) -> tuple[list[TrainedRun], list[dict]]:
     """-> (one TrainedRun per seed at the chosen lr, one lr-search row per lr tried)."""
     name = model_name(role, dataset)
+    lrs = lrs_to_try(name, dataset, cfg)
     candidates = {}
-    for lr in cfg.lrs:
-        tag = "seed0" if len(cfg.lrs) == 1 else f"lr{lr:g}-seed0"
+    for lr in lrs:
+        tag = "seed0" if len(lrs) == 1 else f"lr{lr:g}-seed0"
         candidates[lr] = train_one(role, dataset, 0, cfg, runs_dir / name / tag, lr=lr)
     search = [{"dataset": dataset, "role": role, "model": name, "lr": lr, "val_top1": run.best_val_top1,
                "epochs_run": run.epochs_run, "train_s": run.train_s} for lr, run in candidates.items()]
     best_lr = max(sorted(candidates), key=lambda lr: candidates[lr].best_val_top1 or 0.0)
-    if len(cfg.lrs) > 1:
+    if len(lrs) > 1:
         log(f"{dataset:14s} {name:28s} lr search (val top-1): "
             + ", ".join(f"{r['lr']:g}: {r['val_top1']:.2f}%" for r in search) + f" -> lr {best_lr:g}")
+    elif cfg.lr_from:
+        log(f"{dataset:14s} {name:28s} lr {best_lr:g}, as picked in {cfg.lr_from}")
     runs = [candidates[best_lr]] + [train_one(role, dataset, seed, cfg, runs_dir / name / f"seed{seed}", lr=best_lr)
                                     for seed in range(1, cfg.seeds)]
     return runs, search

@@ -125,7 +125,9 @@ def setting_text(data: dict) -> str:
     validated = cfg.get("val_fraction", 0) > 0
     if validated:
         rule = (f"{cfg['val_fraction']:.0%} of each training class held out as a validation split; "
-                + (f"lr picked from {', '.join(f'{x:g}' for x in lrs)} by seed 0's validation top-1; "
+                + (f"each model's lr as picked on validation in the earlier run `{cfg['lr_from']}` (column lr); "
+                   if cfg.get("lr_from") else
+                   f"lr picked from {', '.join(f'{x:g}' for x in lrs)} by seed 0's validation top-1; "
                    if len(lrs) > 1 else f"lr {lrs[0]:g}; ")
                 + f"each run stops after {cfg['patience']} epochs without a new best validation top-1 "
                   f"(at most {cfg['epochs']}) and is measured with its best-validation weights")
