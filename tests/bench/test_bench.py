@@ -134,11 +134,12 @@ def test_levers_table_one_model(tmp_path):
                         lambda *_: None)
     rows = {r["variant"]: r for r in levers["rows"]}
     assert set(rows) == {"default", "baseline", "numba_lif", "numba_scan", "fused_adamw"}
-    assert all(r["ms"] > 0 and r["floor_ms"] > 0 for r in rows.values())
+    assert all(r["ms"] > 0 and r["floor_ms"] > 0 and r["layer_floor_ms"] > 0 for r in rows.values())
+    assert levers["layer_floors"]["smixer_tiny"]["calls"] > 0
     # the fused LIF replaces ~5 aten ops per step of every LIF call: fewer ops dispatched than the baseline
     assert rows["numba_lif"]["aten_ops_per_step"] < rows["baseline"]["aten_ops_per_step"]
     assert levers["sgemm_gflops"] > 0
     text = "\n".join(levers_markdown(levers))
-    assert "| smixer_tiny | baseline |" in text and "1.00x" in text
+    assert "| smixer_tiny | baseline |" in text and "1.00x" in text and "time / layer floor" in text
     with pytest.raises(ValueError, match="bench variant"):
         ops_per_step(Case("smixer_tiny", 2, "train", variant="turbo"))
