@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
     from smolmamba.experiments.compare import run_compare
-    from pathlib import Path
-
     from smolmamba.experiments.config import protocol_config
     from smolmamba.experiments.protocol import lrs_picked_in
 
@@ -47,7 +46,6 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 def _cmd_bench(args: argparse.Namespace) -> int:
     import time
-    from pathlib import Path
 
     from smolmamba.bench.report import update_doc
     from smolmamba.bench.suite import BenchConfig, run_bench
