@@ -163,3 +163,12 @@ def test_the_setting_names_the_earlier_run_the_lrs_came_from():
     text = setting_text(data)
     assert "lr as picked on validation in the earlier run `compare-full-digits-20261202`" in text
     assert "lr 0.005; " not in text
+
+
+def test_the_setting_says_from_where_patience_counts():
+    from smolmamba.experiments.report import setting_text
+
+    data = fake_results("digits", 90.0)
+    assert "counted from" not in setting_text(data)  # results written before patience_from existed
+    data["config"]["patience_from"] = 0.5
+    assert "1 epochs without a new best validation top-1 counted from 50% of its lr schedule" in setting_text(data)

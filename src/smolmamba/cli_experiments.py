@@ -19,7 +19,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
                           data_roots=dict(pair.split("=", 1) for pair in args.data_root), epochs=args.epochs,
                           seeds=args.seeds, batch_size=args.batch_size, lrs=args.lr and tuple(args.lr),
                           picked_lrs=picked, lr_from=args.lr_from and Path(args.lr_from).name,
-                          val_fraction=args.val_fraction, patience=args.patience, augment=args.augment or None,
+                          val_fraction=args.val_fraction, patience=args.patience,
+                          patience_from=args.patience_from, augment=args.augment or None,
                           train_subset=args.train_subset, test_subset=args.test_subset, output=args.output,
                           sweep=not args.no_sweep, masks=not args.no_masks)
     run_compare(cfg)
@@ -110,6 +111,9 @@ def add_experiment_commands(sub: argparse._SubParsersAction) -> None:
                         "0 = none: fixed epochs, last weights)")
     p.add_argument("--patience", type=int, default=None,
                    help=f"epochs without a new best validation top-1 before a run stops (default {d.patience}; 0 = never)")
+    p.add_argument("--patience-from", type=float, default=None,
+                   help=f"patience counts only epochs after this fraction of the lr schedule "
+                        f"(default {d.patience_from}: the noisy high-lr first half cannot stop a run)")
     p.add_argument("--augment", action="store_true", help="train with each dataset's augmentation")
     p.add_argument("--train-subset", type=int, default=None, help="use the first n training samples")
     p.add_argument("--test-subset", type=int, default=None, help="measure on the first n test samples")

@@ -54,6 +54,16 @@ def test_a_run_that_never_plateaus_is_not_early_stopped(tmp_path, monkeypatch):
     assert result["epochs_run"] == 2 and not result["early_stopped"]
 
 
+def test_patience_counts_only_evaluations_after_patience_from(tmp_path, monkeypatch):
+    seen = scripted_evaluate(monkeypatch, [50.0, 40.0, 45.0, 30.0, 35.0, 20.0])  # best in epoch 1, then misses
+    cfg = load_config(CONFIG, tiny_overrides(tmp_path, epochs=6, val_fraction=0.25, patience=2,
+                                             patience_from=0.5, train_subset=64))
+    result = loop.main(cfg)  # epochs 2-3 are in the first half: their misses do not count; 4 and 5 do
+    assert len(seen) == 5 and result["epochs_run"] == 5 and result["early_stopped"]
+    with pytest.raises(ValueError, match="patience_from is a fraction"):
+        TrainConfig(patience_from=1.0)
+
+
 def test_patience_survives_a_resume(tmp_path, monkeypatch):
     scripted_evaluate(monkeypatch, [30.0, 20.0, 25.0, 90.0])
     base = dict(val_fraction=0.25, patience=2, train_subset=64)

@@ -31,6 +31,7 @@ class CompareConfig:
     lr_from: str | None = None  # name of the results folder picked_lrs came from (recorded with the results)
     val_fraction: float = 0.15  # held out of each training class for lr choice and early stopping; 0 = none
     patience: int = 2  # epochs without a new best validation top-1 before a run stops; 0 = never
+    patience_from: float = 0.5  # patience counts only epochs after this fraction of the schedule (lr decayed)
     batch_size: int = 32  # the recipe of configs/digits_smolmamba_tiny.yaml, for every model
     augment: bool = False  # a few epochs on 2 cores favour no augmentation
     train_subset: int | None = None  # first n training samples (quick runs)

@@ -130,7 +130,8 @@ def setting_text(data: dict) -> str:
                    f"lr picked from {', '.join(f'{x:g}' for x in lrs)} by seed 0's validation top-1; "
                    if len(lrs) > 1 else f"lr {lrs[0]:g}; ")
                 + f"each run stops after {cfg['patience']} epochs without a new best validation top-1 "
-                  f"(at most {cfg['epochs']}) and is measured with its best-validation weights")
+                + (f"counted from {cfg['patience_from']:.0%} of its lr schedule " if cfg.get("patience_from") else "")
+                + f"(at most {cfg['epochs']}) and is measured with its best-validation weights")
     else:
         rule = f"no validation split: lr {lrs[0]:g}, {cfg['epochs']} epochs, last weights"
     tests = sorted({r.get("test_images") for r in runs if r.get("test_images")})

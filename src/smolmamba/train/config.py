@@ -69,6 +69,7 @@ class TrainConfig:
     resume: str | None = None  # checkpoint folder, or "auto" = <output>/last if it exists
     eval_every: int = 1  # epochs between evaluations (the last epoch is always evaluated)
     patience: int | None = None  # early stopping: stop after this many evaluations without a new best top-1
+    patience_from: float = 0.0  # ...counting only evaluations after this fraction of the steps (0.5: cosine lr < half peak)
     save_every: int = 0  # also save last/ every this many optimizer steps; 0 = at epoch ends only
     log_every: int = 10  # optimizer steps between progress-bar updates
     tensorboard: bool = True  # also log to <output>/tb when tensorboard is installed
@@ -104,6 +105,8 @@ def validate(cfg: TrainConfig) -> None:
                          f"be even, got {cfg.batch_size}")
     if not 0.0 <= cfg.val_fraction < 1.0:
         raise ValueError(f"val_fraction must be in [0, 1), got {cfg.val_fraction}")
+    if not 0.0 <= cfg.patience_from < 1.0:
+        raise ValueError(f"patience_from is a fraction of the training steps in [0, 1), got {cfg.patience_from}")
     if cfg.patience is not None:
         if cfg.patience < 1:
             raise ValueError(f"patience must be >= 1 (or None = no early stopping), got {cfg.patience}")

@@ -101,7 +101,8 @@ def run(cfg: TrainConfig, info: DistInfo, stop: StopOnSignal | None = None) -> d
             row.update(eval_row(ddp_model, ema, eval_dl, info, cfg, split))
             improved = row[f"{split}_top1"] > state.best_top1
             state.best_top1 = max(state.best_top1, row[f"{split}_top1"])
-            state.since_best = 0 if improved else state.since_best + 1
+            counting = state.step > cfg.patience_from * sched.total  # a noisy high-lr phase does not count
+            state.since_best = 0 if improved or not counting else state.since_best + 1
         row.update(best_top1=state.best_top1 if state.best_top1 >= 0 else None, epoch_s=time.perf_counter() - t0)
         if logger is not None:  # before saving: a resume re-runs (and re-logs) an epoch not saved
             logger.write(row)
@@ -119,7 +120,7 @@ def run(cfg: TrainConfig, info: DistInfo, stop: StopOnSignal | None = None) -> d
 
 
 def plateaued(state: RunState, cfg: TrainConfig) -> bool:
-    """Early stopping: `patience` evaluations in a row without a new best top-1."""
+    """Early stopping: `patience` counted evaluations in a row without a new best top-1."""
     return cfg.patience is not None and state.since_best >= cfg.patience
 
 
