@@ -86,6 +86,18 @@ def test_targets_are_judged_from_the_figures():
     assert train["measured"] == pytest.approx(1200 / 900) and train["met"] is True
 
 
+def test_lever_targets_compare_default_with_baseline_and_name_the_layer_floor():
+    from smolmamba.bench.report import lever_targets
+
+    row = dict(ms_min=0.0, ms_max=0.0, img_per_s=1.0, aten_ops_per_step=1, floor_ms=1.0)
+    levers = {"rows": [{**row, "model": "m", "variant": "baseline", "ms": 500.0, "layer_floor_ms": 125.0},
+                       {**row, "model": "m", "variant": "default", "ms": 250.0, "layer_floor_ms": 125.0}]}
+    (target,) = lever_targets(levers)
+    assert target["measured"] == pytest.approx(2.0) and target["met"] is False
+    assert "allows at most 4.0x" in target["detail"]
+    assert lever_targets(None) == []
+
+
 def test_update_doc_replaces_only_the_generated_part(tmp_path):
     doc = tmp_path / "PERF.md"
     doc.write_text("# Performance\n\nhand-written intro\n")

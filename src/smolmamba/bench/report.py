@@ -86,6 +86,22 @@ def evaluate_targets(results: dict) -> list[dict]:
             "> 1.0 (and less memory)", speed > 1.0 and (mem is None or mem > 1.0),
             f"{tp['ms']:.0f} vs {td['ms']:.0f} ms per step; dense / pruned peak memory "
             + (f"{mem:.2f}x" if mem is not None else "not measured")))
+    return out + lever_targets(results.get("levers"))
+
+
+def lever_targets(levers: dict | None) -> list[dict]:
+    """Issue 14's target per tiny model: the default training step >= 5x faster than the baseline kernels."""
+    out = []
+    for model in dict.fromkeys(r["model"] for r in levers["rows"]) if levers else ():
+        rows = {r["variant"]: r for r in levers["rows"] if r["model"] == model}
+        if "default" in rows and "baseline" in rows:
+            base, fast = rows["baseline"], rows["default"]
+            speed = base["ms"] / fast["ms"]
+            out.append(_target(
+                f"train_step_speedup_{model}", f"training step, default vs baseline kernels: {model}", speed,
+                ">= 5x", speed >= 5.0,
+                f"{fast['ms']:.0f} vs {base['ms']:.0f} ms; the weight-layer floor ({base['layer_floor_ms']:.0f} ms) "
+                f"allows at most {base['ms'] / base['layer_floor_ms']:.1f}x"))
     return out
 
 

@@ -4,7 +4,9 @@ The rule is the same for every model:
 1. cfg.val_fraction of each training class is held out (data/split.py; one fixed split for all runs);
    the test split is never seen before the final measurement;
 2. for each lr of cfg.lrs, seed 0 trains until its validation top-1 has not improved for cfg.patience
-   epochs (at most cfg.epochs); the lr with the best validation top-1 wins (ties: the smaller lr);
+   epochs (at most cfg.epochs), counting only epochs after cfg.patience_from of the cosine schedule: at
+   the peak lr the validation curve swings by 10-30 points, and a run stopped there is under-trained;
+   the lr with the best validation top-1 wins (ties: the smaller lr);
 3. seeds 1 .. cfg.seeds-1 train at that lr under the same rule (seed 0's run is reused);
 4. each run's best-validation weights (its best/ checkpoint) are what `compare` measures on the test split.
 With val_fraction = 0 there is no validation split: one lr, a fixed number of epochs, the last weights.
