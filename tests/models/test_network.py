@@ -225,7 +225,7 @@ def test_tiny_model_overfits_64_random_labels():
     x = torch.rand(64, 1, 8, 8, generator=gen)
     y = torch.randint(5, (64,), generator=gen)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-2, weight_decay=0.0)
-    for step in range(400):
+    for step in range(1000):  # the step it memorises at depends on the CPU's float rounding (> 400 on some)
         opt.zero_grad()
         loss = F.cross_entropy(model(x), y)
         loss.backward()
