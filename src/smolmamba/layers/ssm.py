@@ -74,6 +74,9 @@ class SSMVariant:
     z_gate: bool = True  # y * LIF(BN(z))
     y_spikes: bool = True  # BN -> LIF after the scan, so out_proj sees spikes
     dt_max: float = 0.1  # upper end of the log-uniform dt init (Mamba: 1e-3 .. 1e-1)
+    gate_bias: float = 0.0  # initial BatchNorm shift of z before the gate's LIF (opens the gate at init)
+    scan_out_bias: float = 0.0  # initial BatchNorm shift of the scan output before its LIF
+    u_gain: float = 1.0  # initial ScaleNorm gain of u before the scan input's LIF
 
 
 class SpikingSSM(nn.Module):
@@ -105,6 +108,16 @@ class SpikingSSM(nn.Module):
         self.y_lif = LIF(**lif_kwargs) if v.y_spikes else None
         self.out_proj = nn.Linear(d_inner, dim, bias=False)
         self.out_norm = nn.BatchNorm1d(dim)
+        self._init_spiking_stages(v)
+
+    @torch.no_grad()
+    def _init_spiking_stages(self, v: SSMVariant) -> None:
+        """Where each LIF of the block starts: its norm's shift (and u's gain) set how often it fires."""
+        self.u_norm.weight.fill_(v.u_gain)
+        if self.z_norm is not None:
+            self.z_norm.bias.fill_(v.gate_bias)
+        if self.y_norm is not None:
+            self.y_norm.bias.fill_(v.scan_out_bias)
 
     def forward(self, s: Tensor, positions: Tensor | None, align: bool) -> tuple[Tensor, Tensor]:
         t, b, n, _ = s.shape

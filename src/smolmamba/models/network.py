@@ -32,7 +32,9 @@ def stage_starts(depth: int, num_stages: int, first: int = 0) -> list[int]:
 def build_mixer(cfg: ModelCfg) -> nn.Module:
     """The token mixer named by cfg.mixer."""
     if cfg.mixer == "ssm":
-        variant = SSMVariant(cfg.u_norm, cfg.u_spikes, cfg.z_gate, cfg.y_spikes, cfg.dt_max)
+        variant = SSMVariant(u_norm=cfg.u_norm, u_spikes=cfg.u_spikes, z_gate=cfg.z_gate, y_spikes=cfg.y_spikes,
+                             dt_max=cfg.dt_max, gate_bias=cfg.gate_bias, scan_out_bias=cfg.scan_out_bias,
+                             u_gain=cfg.u_gain)
         return SpikingSSM(cfg.embed_dim, cfg.expand, cfg.d_state, cfg.dt_rank, cfg.lif_kwargs, cfg.scan_impl, variant)
     if cfg.mixer == "ssa":
         return SpikingSelfAttention(cfg.embed_dim, cfg.num_heads, cfg.lif_kwargs, cfg.attn_scale)
