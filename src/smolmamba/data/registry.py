@@ -33,20 +33,30 @@ def _event_aug(img_size: int, flip: bool) -> EventAugment:
     return EventAugment(flip=flip, max_shift=max(1, img_size // 16), event_drop=0.1)
 
 
+def image_transform(name: str, img_size: int, augment: bool) -> Callable:
+    """The PIL -> [C, H, W] transform of an image dataset read from disk: training (augment) or eval."""
+    if name in ("cifar10", "cifar100"):
+        return (image_train_transform(img_size, CIFAR_MEAN, CIFAR_STD, scale=(0.35, 1.0)) if augment
+                else image_eval_transform(img_size, CIFAR_MEAN, CIFAR_STD, crop_pct=1.0))
+    if name in ("imagenet", "imagefolder"):
+        return image_train_transform(img_size) if augment else image_eval_transform(img_size)
+    raise ValueError(f"{name!r} has no PIL image transform; image datasets read from disk: "
+                     f"{', '.join(DISK_IMAGE_DATASETS)}")
+
+
 def _cifar(n: int) -> Callable:
     def build(root, split, T, img_size, on_bad_file, cache_dir, augment):
-        tf = (image_train_transform(img_size, CIFAR_MEAN, CIFAR_STD, scale=(0.35, 1.0)) if augment
-              else image_eval_transform(img_size, CIFAR_MEAN, CIFAR_STD, crop_pct=1.0))
-        return Cifar(root, split, n, transform=tf)
+        return Cifar(root, split, n, transform=image_transform(f"cifar{n}", img_size, augment))
     return build
 
 
 def _folder(root, split, T, img_size, on_bad_file, cache_dir, augment):
-    tf = image_train_transform(img_size) if augment else image_eval_transform(img_size)
+    tf = image_transform("imagefolder", img_size, augment)
     test_dir = "val" if (root / "val").is_dir() or not (root / "test").is_dir() else "test"
     return image_folder(root, split, tf, {"train": "train", "test": test_dir})
 
 
+DISK_IMAGE_DATASETS = ("cifar10", "cifar100", "imagenet", "imagefolder")
 DATASETS: dict[str, DatasetSpec] = {
     "digits": DatasetSpec("image", 10, 1, 32, None, None, lambda root, split, T, img_size, bad, cache, aug:
                           Digits(split, img_size, transform=digits_train_transform() if aug else None)),

@@ -1,19 +1,55 @@
-"""Image transforms (timm for natural images, a light affine for digits) and Mixup/CutMix."""
+"""Image transforms (timm for natural images, a light affine for digits) and Mixup/CutMix.
+
+RandAugment is timm's, with the paper's policy and magnitudes (rand-m9-mstd0.5-inc1), and one
+guard: a posterize op keeps at least 1 bit. timm maps magnitude 10, which the magnitude noise reaches
+(about 0.4 % of draws), to "keep 0 bits", a black image; Pillow >= 13 refuses 0 bits with a ValueError
+that would end the run. 1 bit is the strongest posterize Pillow accepts; every other op and draw is
+timm's unchanged.
+"""
 
 from __future__ import annotations
 
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD, Mixup, create_transform
+from timm.data.auto_augment import AugmentOp, posterize
 from torchvision.transforms import v2
 
 RAND_AUGMENT = "rand-m9-mstd0.5-inc1"
+
+
+class AtLeastOneBit:
+    """Wraps a posterize op's level function: magnitude -> (bits to keep,), at least 1."""
+
+    def __init__(self, level_fn):
+        self.level_fn = level_fn
+
+    def __call__(self, magnitude: float, hparams: dict) -> tuple[int]:
+        (bits,) = self.level_fn(magnitude, hparams)
+        return (max(1, bits),)
+
+
+def guard_posterize(transform):
+    """Give every timm posterize op inside `transform` (Compose, RandAugment, AutoAugment) the 1-bit
+    floor; returns the transform. Ops reached: anything listed in .transforms, .ops or .policy."""
+    if isinstance(transform, AugmentOp):
+        if transform.aug_fn is posterize and not isinstance(transform.level_fn, AtLeastOneBit):
+            transform.level_fn = AtLeastOneBit(transform.level_fn)
+        return transform
+    for attr in ("transforms", "ops"):
+        for child in getattr(transform, attr, None) or ():
+            guard_posterize(child)
+    for sub_policy in getattr(transform, "policy", None) or ():
+        for op in sub_policy:
+            guard_posterize(op)
+    return transform
 
 
 def image_train_transform(img_size: int, mean=IMAGENET_DEFAULT_MEAN, std=IMAGENET_DEFAULT_STD,
                           auto_augment: str | None = RAND_AUGMENT, re_prob: float = 0.25,
                           scale: tuple[float, float] = (0.08, 1.0), hflip: float = 0.5):
     """PIL image -> [3, img_size, img_size]: random resized crop, flip, RandAugment, erasing."""
-    return create_transform(img_size, is_training=True, auto_augment=auto_augment, re_prob=re_prob,
-                            scale=scale, hflip=hflip, interpolation="bicubic", mean=mean, std=std)
+    return guard_posterize(create_transform(img_size, is_training=True, auto_augment=auto_augment,
+                                            re_prob=re_prob, scale=scale, hflip=hflip, interpolation="bicubic",
+                                            mean=mean, std=std))
 
 
 def image_eval_transform(img_size: int, mean=IMAGENET_DEFAULT_MEAN, std=IMAGENET_DEFAULT_STD,
