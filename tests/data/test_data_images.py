@@ -50,13 +50,36 @@ def test_cifar_missing_names_folder(tmp_path):
         Cifar(tmp_path, "test", num_classes=100)
 
 
-def make_tree(root, classes=("cat", "dog"), n=2):
+def make_tree(root, classes=("cat", "dog"), n=2, mode="RGB"):
     for split in ("train", "val"):
         for c in classes:
             d = root / split / c
             d.mkdir(parents=True)
             for i in range(n):
-                Image.new("RGB", (20, 24), (i * 50, 10, 200)).save(d / f"{i}.png")
+                colour = (i * 50, 10, 200) if mode == "RGB" else i * 50
+                Image.new(mode, (20, 24), colour).save(d / f"{i}.png")
+
+
+def test_grey_folder_is_read_as_one_channel(tmp_path):
+    make_tree(tmp_path, mode="L")
+    for augment in (False, True):
+        ds, info = build_dataset("imagefolder", root=tmp_path, split="train", img_size=32, augment=augment)
+        assert info["in_chans"] == 1 and ds[0][0].shape == (1, 32, 32)
+    test, info = build_dataset("imagefolder", root=tmp_path, split="test", img_size=32)
+    assert info["in_chans"] == 1 and test[0][0].shape == (1, 32, 32)
+
+
+def test_a_folder_mixing_grey_and_colour_is_colour(tmp_path):
+    make_tree(tmp_path, mode="L")
+    Image.new("RGB", (20, 24), (1, 2, 3)).save(tmp_path / "train" / "dog" / "0.png")  # sampled first
+    ds, info = build_dataset("imagefolder", root=tmp_path, split="train", img_size=32)
+    assert info["in_chans"] == 3 and all(ds[i][0].shape == (3, 32, 32) for i in range(len(ds)))
+
+
+def test_imagenet_subset_takes_its_class_count_from_the_folder(tmp_path):
+    make_tree(tmp_path, classes=("n01440764", "n01443537", "n01484850"))
+    ds, info = build_dataset("imagenet", root=tmp_path, split="train", img_size=32)
+    assert info["num_classes"] == 3 and info["in_chans"] == 3 and ds[0][0].shape == (3, 32, 32)
 
 
 def test_image_folder_and_empty_class(tmp_path):

@@ -4,12 +4,14 @@ CIFAR-10/100: the python-pickle release (cifar-10-batches-py/, cifar-100-python/
 torchvision.datasets.CIFAR10/100 read it but check each file's MD5 on every construction
 and refuse re-exported copies, so the same pickle format is read here directly.
 ImageNet-1K and any ImageFolder tree: root/<split>/<class>/<image> via torchvision's
-ImageFolder. Samples are PIL RGB images until a transform makes them [C, H, W].
+ImageFolder. Samples are PIL images until a transform makes them [C, H, W]: RGB, or grey ("L")
+when every sampled image of the tree is grey (folder_channels), so grey files train a 1-channel model.
 """
 
 from __future__ import annotations
 
 import pickle
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +26,7 @@ CIFAR_LAYOUT = {
     100: ("cifar-100-python", ["train"], ["test"], "meta", b"fine_labels", b"fine_label_names"),
 }
 CIFAR_MEAN, CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
+GREY_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"})  # PIL single-channel
 
 
 def _unpickle(path: Path) -> dict:
@@ -69,9 +72,45 @@ class Cifar(Dataset):
         return img, self.labels[i]
 
 
-def image_folder(root, split: str = "train", transform=None, split_dirs=None) -> ImageFolder:
-    """root/<split dir>/<class>/<image> -> torchvision ImageFolder; split_dirs maps split -> dir
+class ChannelFolder(ImageFolder):
+    """torchvision's ImageFolder whose images are read as `channels` (1: grey "L", 3: "RGB")."""
+
+    def __init__(self, folder: Path, channels: int, transform=None):
+        mode = {1: "L", 3: "RGB"}[channels]
+        super().__init__(folder, transform=transform, loader=partial(_open_as, mode=mode))
+        self.channels = channels
+
+
+def _open_as(path: str, mode: str) -> Image.Image:
+    with open(path, "rb") as f:
+        return Image.open(f).convert(mode)
+
+
+def image_files(folder: Path) -> list[Path]:
+    """The image files under a class folder, sorted."""
+    return sorted(f for f in folder.rglob("*") if f.is_file() and f.suffix.lower() in IMG_EXTENSIONS)
+
+
+def folder_channels(folder, per_class: int = 2) -> int:
+    """1 when every sampled image of root/<class>/ (the first `per_class` of each class) is grey, else 3.
+
+    Reads only file headers. A tree that mixes grey and colour files (ImageNet holds a few grey JPEGs)
+    is colour: its grey files are converted to RGB."""
+    sampled = [f for c in sorted(p for p in Path(folder).iterdir() if p.is_dir()) for f in image_files(c)[:per_class]]
+    if not sampled:
+        raise FileNotFoundError(f"{folder} holds no images in class folders")
+    modes = set()
+    for path in sampled:
+        with Image.open(path) as img:
+            modes.add(img.mode)
+    return 1 if modes <= GREY_MODES else 3
+
+
+def image_folder(root, split: str = "train", transform=None, split_dirs=None, channels: int = 3) -> ChannelFolder:
+    """root/<split dir>/<class>/<image> -> ImageFolder read as `channels`; split_dirs maps split -> dir
     name (default train -> train, test -> val). A wrong tree or an empty class is an error."""
+    if channels not in (1, 3):
+        raise ValueError(f"channels={channels}; image folders are read as 1 (grey) or 3 (RGB) channels")
     split_dirs = split_dirs or {"train": "train", "test": "val"}
     if split not in split_dirs:
         raise ValueError(f"split={split!r}; expected one of {sorted(split_dirs)}")
@@ -84,8 +123,7 @@ def image_folder(root, split: str = "train", transform=None, split_dirs=None) ->
     classes = sorted(p for p in folder.iterdir() if p.is_dir())
     if not classes:
         raise FileNotFoundError(f"{folder} has no class folders; {tree}")
-    empty = [p.name for p in classes
-             if not any(f.suffix.lower() in IMG_EXTENSIONS for f in p.rglob("*") if f.is_file())]
+    empty = [p.name for p in classes if not image_files(p)]
     if empty:
         raise FileNotFoundError(f"class folder(s) {empty} in {folder} hold no images; {tree}")
-    return ImageFolder(folder, transform=transform)
+    return ChannelFolder(folder, channels, transform=transform)

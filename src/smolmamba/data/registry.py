@@ -7,21 +7,27 @@ import difflib
 from pathlib import Path
 from typing import Callable
 
+from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
+
 from .cifar10_dvs import Cifar10Dvs
 from .digits import Digits
 from .dvs_gesture import DvsGesture
 from .event_folder import ON_BAD_FILE
 from .events import EventAugment
-from .images import CIFAR_MEAN, CIFAR_STD, Cifar, image_folder
+from .images import CIFAR_MEAN, CIFAR_STD, Cifar, folder_channels, image_folder
 from .neuromorphic_digits import NeuromorphicDigits, SaccadeDvsCfg
 from .transforms import digits_train_transform, image_eval_transform, image_train_transform
+
+# ImageNet's per-channel statistics taken to luma (ITU-R 601: 0.299 R + 0.587 G + 0.114 B), for grey folders
+GREY_MEAN = (0.299 * IMAGENET_DEFAULT_MEAN[0] + 0.587 * IMAGENET_DEFAULT_MEAN[1] + 0.114 * IMAGENET_DEFAULT_MEAN[2],)
+GREY_STD = (0.299 * IMAGENET_DEFAULT_STD[0] + 0.587 * IMAGENET_DEFAULT_STD[1] + 0.114 * IMAGENET_DEFAULT_STD[2],)
 
 
 @dataclasses.dataclass(frozen=True)
 class DatasetSpec:
     kind: str                   # "image" ([C, H, W]) or "events" ([T, 2, H, W])
-    num_classes: int | None     # None: read from the data (imagefolder)
-    in_chans: int
+    num_classes: int | None     # None: read from the data (image folders: one class per folder)
+    in_chans: int | None        # None: read from the data (image folders: 1 when every image is grey)
     img_size: int               # default img_size
     T: int | None               # default time steps (events only)
     root_hint: str | None       # what root must hold; None: embedded, no root
@@ -33,13 +39,16 @@ def _event_aug(img_size: int, flip: bool) -> EventAugment:
     return EventAugment(flip=flip, max_shift=max(1, img_size // 16), event_drop=0.1)
 
 
-def image_transform(name: str, img_size: int, augment: bool) -> Callable:
-    """The PIL -> [C, H, W] transform of an image dataset read from disk: training (augment) or eval."""
+def image_transform(name: str, img_size: int, augment: bool, channels: int = 3) -> Callable:
+    """The PIL -> [C, H, W] transform of an image dataset read from disk: training (augment) or eval.
+    Grey folders (channels=1) normalise with ImageNet's statistics taken to luma."""
     if name in ("cifar10", "cifar100"):
         return (image_train_transform(img_size, CIFAR_MEAN, CIFAR_STD, scale=(0.35, 1.0)) if augment
                 else image_eval_transform(img_size, CIFAR_MEAN, CIFAR_STD, crop_pct=1.0))
     if name in ("imagenet", "imagefolder"):
-        return image_train_transform(img_size) if augment else image_eval_transform(img_size)
+        mean, std = (IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD) if channels == 3 else (GREY_MEAN, GREY_STD)
+        return (image_train_transform(img_size, mean, std) if augment
+                else image_eval_transform(img_size, mean, std))
     raise ValueError(f"{name!r} has no PIL image transform; image datasets read from disk: "
                      f"{', '.join(DISK_IMAGE_DATASETS)}")
 
@@ -51,9 +60,12 @@ def _cifar(n: int) -> Callable:
 
 
 def _folder(root, split, T, img_size, on_bad_file, cache_dir, augment):
-    tf = image_transform("imagefolder", img_size, augment)
     test_dir = "val" if (root / "val").is_dir() or not (root / "test").is_dir() else "test"
-    return image_folder(root, split, tf, {"train": "train", "test": test_dir})
+    split_dirs = {"train": "train", "test": test_dir}
+    sampled = root / split_dirs["train"] if (root / split_dirs["train"]).is_dir() else root / split_dirs[split]
+    channels = folder_channels(sampled) if sampled.is_dir() else 3  # both splits read as the training images
+    tf = image_transform("imagefolder", img_size, augment, channels)
+    return image_folder(root, split, tf, split_dirs, channels)
 
 
 DISK_IMAGE_DATASETS = ("cifar10", "cifar100", "imagenet", "imagefolder")
@@ -65,8 +77,8 @@ DATASETS: dict[str, DatasetSpec] = {
                                                     transform=_event_aug(img_size, flip=False) if aug else None)),
     "cifar10": DatasetSpec("image", 10, 3, 32, None, "cifar-10-batches-py/ (python pickle release)", _cifar(10)),
     "cifar100": DatasetSpec("image", 100, 3, 32, None, "cifar-100-python/ (python pickle release)", _cifar(100)),
-    "imagenet": DatasetSpec("image", 1000, 3, 224, None, "train/<wnid>/*.JPEG and val/<wnid>/*.JPEG", _folder),
-    "imagefolder": DatasetSpec("image", None, 3, 224, None, "train/<class>/* and val/<class>/* (or test/)",
+    "imagenet": DatasetSpec("image", None, None, 224, None, "train/<wnid>/*.JPEG and val/<wnid>/*.JPEG", _folder),
+    "imagefolder": DatasetSpec("image", None, None, 224, None, "train/<class>/* and val/<class>/* (or test/)",
                                _folder),
     "dvs_gesture": DatasetSpec("events", 11, 2, 128, 16, "the DvsGesture release or SpikingJelly folders",
                                lambda root, split, T, img_size, bad, cache, aug: DvsGesture(
@@ -109,6 +121,7 @@ def build_dataset(name: str, root=None, split: str = "train", T: int | None = No
     ds = spec.build(Path(root) if root is not None else None, split, T, img_size, on_bad_file,
                     cache_dir, augment)
     num_classes = spec.num_classes if spec.num_classes is not None else len(ds.classes)
-    info = {"num_classes": num_classes, "in_chans": spec.in_chans, "img_size": img_size,
+    in_chans = spec.in_chans if spec.in_chans is not None else ds.channels
+    info = {"num_classes": num_classes, "in_chans": in_chans, "img_size": img_size,
             "T": T, "kind": spec.kind}
     return ds, info

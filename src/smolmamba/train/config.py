@@ -34,6 +34,7 @@ class TrainConfig:
     img_size: int | None = None  # None: the model's img_size (also sets it when given)
     augment: bool = True  # training transform of the dataset
     train_subset: int | None = None  # use only the first n training samples (tests, quick runs)
+    eval_subset: int | None = None  # evaluate each epoch on the first n test samples only (tests, quick runs)
     val_fraction: float = 0.0  # > 0: hold out this fraction of each training class; epochs are evaluated on it
     val_seed: int = 0  # which samples are held out (independent of `seed`: every run shares the split)
     on_bad_file: str = "skip"  # skip | fail: unreadable event files
@@ -105,6 +106,12 @@ def validate(cfg: TrainConfig) -> None:
                          f"be even, got {cfg.batch_size}")
     if not 0.0 <= cfg.val_fraction < 1.0:
         raise ValueError(f"val_fraction must be in [0, 1), got {cfg.val_fraction}")
+    for name in ("train_subset", "eval_subset"):
+        if getattr(cfg, name) is not None and getattr(cfg, name) < 1:
+            raise ValueError(f"{name} must be >= 1 (or null for all samples), got {getattr(cfg, name)}")
+    if cfg.eval_subset is not None and cfg.val_fraction:
+        raise ValueError("eval_subset cuts the test split, but val_fraction > 0 evaluates on a validation split "
+                         "carved from train_subset; give one of them")
     if not 0.0 <= cfg.patience_from < 1.0:
         raise ValueError(f"patience_from is a fraction of the training steps in [0, 1), got {cfg.patience_from}")
     if cfg.patience is not None:

@@ -66,6 +66,8 @@ def build_model_and_data(cfg: TrainConfig):
             eval_set = Subset(eval_set, first)
     if cfg.val_fraction:
         train_set, eval_set = carve_validation(train_set, eval_set, cfg.val_fraction, cfg.val_seed)
+    elif cfg.eval_subset is not None:
+        eval_set = Subset(eval_set, range(min(cfg.eval_subset, len(eval_set))))
     return model, train_set, eval_set
 
 
