@@ -200,7 +200,9 @@ def lif(
     return (spikes, membrane) if return_membrane else spikes
 
 
-_IMPLS = {"fast": lif, "reference": lif_ref}
+_IMPLS = ("fast", "reference")
+torch.fx.wrap("lif")  # torch.fx records each call as one node (a leaf): tracing runs no kernel choice
+torch.fx.wrap("lif_ref")
 
 
 class LIF(nn.Module):
@@ -234,8 +236,8 @@ class LIF(nn.Module):
 
     def forward(self, x: Tensor, return_membrane: bool = False) -> Tensor | tuple[Tensor, Tensor]:
         """x [T, ...] -> spikes [T, ...] (, pre-reset membrane H [T, ...])."""
-        kernel = {"kernel": self.kernel} if self.impl == "fast" else {}
-        return _IMPLS[self.impl](
+        fn, kernel = (lif, {"kernel": self.kernel}) if self.impl == "fast" else (lif_ref, {})
+        return fn(  # looked up by name, so torch.fx's wrap of lif / lif_ref applies
             x,
             tau=self.tau,
             v_threshold=self.v_threshold,

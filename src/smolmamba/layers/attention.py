@@ -11,6 +11,7 @@ the residual (membrane shortcut, as Spike-driven Transformer), so every Linear s
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 
 from smolmamba.layers.counts import OpCount, SpikeStats
@@ -37,6 +38,9 @@ def spiking_attention(q: Tensor, k: Tensor, v: Tensor, scale: float, order: str 
     if kv_first(order, n, d):
         return q @ (k.transpose(-2, -1) @ v) * scale  # (..., n, d) via (..., d, d)
     return (q @ k.transpose(-2, -1)) @ v * scale  # via (..., n, n)
+
+
+torch.fx.wrap("spiking_attention")  # a leaf for torch.fx: the order depends on the (traced) shapes
 
 
 class LinearBN(nn.Module):

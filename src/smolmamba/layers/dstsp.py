@@ -23,7 +23,6 @@ from torch import Tensor, nn
 
 from smolmamba.layers.counts import OpCount
 from smolmamba.layers.pruning import (
-    SSTTP,
     TokenPruner,
     gather_tokens,
     keep_count,
@@ -68,8 +67,33 @@ class DSTSPOut(NamedTuple):
     tokens: Tensor  # [T', B, N' (+1 fused, last), D]
     positions: Tensor  # [B, N'] original indices of the kept tokens, ascending
     time_index: Tensor  # [B, T'] kept steps, ascending
-    fused: bool  # a fused token is appended last
     importance: Tensor  # [B, N] spatial SIV over the kept steps
+
+    @property
+    def fused(self) -> bool:
+        """Whether a fused token is appended last."""
+        return self.tokens.shape[2] > self.positions.shape[1]
+
+
+def dstsp_prune(tokens: Tensor, spikes: Tensor, spatial_prune_rate: float, temporal_prune_rate: float,
+                fuse: bool) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """DSTSP's selection (see DSTSP) of tokens [T, B, N, D] scored by spikes [T, B, N, D] ->
+    (tokens [T', B, N' (+1 fused), D], positions [B, N'], time_index [B, T'], importance [B, N])."""
+    t, _, n, _ = tokens.shape
+    time_importance = spikes.sum(dim=(2, 3)).t()  # (B, T) temporal SIV
+    time_index = select_tokens(time_importance, kept_steps(t, temporal_prune_rate))
+    tokens, spikes = gather_steps(tokens, time_index), gather_steps(spikes, time_index)
+    importance = spike_count(spikes)  # (B, N) spatial SIV on the kept steps
+    index = select_tokens(importance, keep_count(1.0 - spatial_prune_rate, n))
+    kept = gather_tokens(tokens, index)
+    if fuse and index.shape[1] < n:
+        dropped = complement(index, n)
+        merged = fuse_tokens(tokens, dropped, torch.gather(importance, 1, dropped))
+        kept = torch.cat([kept, merged], dim=2)
+    return kept, index, time_index, importance
+
+
+torch.fx.wrap("dstsp_prune")  # a leaf for torch.fx: kept counts and the fused token follow the shapes
 
 
 class DSTSP(nn.Module):
@@ -95,23 +119,12 @@ class DSTSP(nn.Module):
 
     def forward(self, tokens: Tensor, spikes: Tensor | None = None) -> DSTSPOut:
         """tokens [T, B, N, D]; spikes [T, B, N, D] to score by (default: the scoring LIF's)."""
-        t, _, n, _ = tokens.shape
         if spikes is None:
             with torch.no_grad():
                 spikes = self.score_lif(tokens.detach())
-        spikes = spikes.detach()
-        time_importance = spikes.sum(dim=(2, 3)).t()  # (B, T) temporal SIV
-        time_index = select_tokens(time_importance, kept_steps(t, self.temporal_prune_rate))
-        tokens, spikes = gather_steps(tokens, time_index), gather_steps(spikes, time_index)
-        importance = spike_count(spikes)  # (B, N) spatial SIV on the kept steps
-        index = select_tokens(importance, keep_count(1.0 - self.spatial_prune_rate, n))
-        kept = gather_tokens(tokens, index)
-        fused = self.fuse and index.shape[1] < n
-        if fused:
-            dropped = complement(index, n)
-            merged = fuse_tokens(tokens, dropped, torch.gather(importance, 1, dropped))
-            kept = torch.cat([kept, merged], dim=2)
-        return DSTSPOut(kept, index, time_index, fused, importance)
+        kept, positions, time_index, importance = dstsp_prune(
+            tokens, spikes.detach(), self.spatial_prune_rate, self.temporal_prune_rate, self.fuse)
+        return DSTSPOut(kept, positions, time_index, importance)
 
     def op_counts(self, args, out, spikes) -> list[OpCount]:
         """Spike sums per token, then sorting the N tokens and the T steps, one AC each."""
@@ -144,21 +157,33 @@ class FusingTokenPruner(TokenPruner):
         self.fuse_lif = LIF(**lif_kwargs)
 
     def forward(self, x: Tensor, spikes: Tensor, positions: Tensor, context: dict):
-        n = x.shape[2]
-        has_fused = bool((positions[:, -1] == self.fused_position).all())
-        regular = n - int(has_fused)
         importance = self.score(spikes, {**context, "residual": x})  # (B, n)
-        index = select_tokens(importance[:, :regular].detach(), min(self.k, regular))
+        index, merged, kept_pos = fuse_select(x, importance, positions, self.k, self.fused_position)
         kept_spikes = gather_tokens(spikes, index)
-        if isinstance(self.score, SSTTP) and self.score.raw_weights.requires_grad:
-            kept_importance = torch.gather(importance, 1, index)  # as TokenPruner: factor exactly 1
+        if self.learns_score():  # as TokenPruner: a straight-through factor, exactly 1
+            kept_importance = torch.gather(importance, 1, index)
             kept_spikes = kept_spikes * ((kept_importance - kept_importance.detach()) + 1.0)[None, :, :, None]
-        kept_x, kept_pos = gather_tokens(x, index), torch.gather(positions, 1, index)
-        dropped = complement(index, regular)
-        if has_fused:
-            dropped = torch.cat([dropped, dropped.new_full((dropped.shape[0], 1), n - 1)], dim=1)
-        if dropped.shape[1] == 0:
-            return kept_x, kept_spikes, kept_pos, importance
-        merged = fuse_tokens(x, dropped, torch.gather(importance, 1, dropped))  # (T, B, 1, D)
-        return (torch.cat([kept_x, merged], dim=2), torch.cat([kept_spikes, self.fuse_lif(merged)], dim=2),
-                with_fused_position(kept_pos, self.fused_position), importance)
+        return (torch.cat([gather_tokens(x, index), merged], dim=2),
+                torch.cat([kept_spikes, self.fuse_lif(merged)], dim=2), kept_pos, importance)
+
+
+def fuse_select(x: Tensor, importance: Tensor, positions: Tensor, k: int, fused_position: int):
+    """EViT's split of x [T, B, n, D] by importance [B, n] -> (index [B, k'] of the kept regular tokens,
+    merged [T, B, m, D] the weighted mean of the rest (m = 1; 0 when none is dropped), positions
+    [B, k' + m]). An earlier fused token (position fused_position, last) is always merged again."""
+    n = x.shape[2]
+    # meta tensors hold no positions; taking the last token as regular gives the same shapes
+    has_fused = not positions.is_meta and bool((positions[:, -1] == fused_position).all())
+    regular = n - int(has_fused)
+    index = select_tokens(importance[:, :regular].detach(), min(k, regular))
+    kept_pos = torch.gather(positions, 1, index)
+    dropped = complement(index, regular)
+    if has_fused:
+        dropped = torch.cat([dropped, dropped.new_full((dropped.shape[0], 1), n - 1)], dim=1)
+    if dropped.shape[1] == 0:
+        return index, x[:, :, :0], kept_pos
+    merged = fuse_tokens(x, dropped, torch.gather(importance, 1, dropped))  # (T, B, 1, D)
+    return index, merged, with_fused_position(kept_pos, fused_position)
+
+
+torch.fx.wrap("fuse_select")  # a leaf for torch.fx: whether a fused token exists is read from positions

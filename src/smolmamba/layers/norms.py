@@ -25,9 +25,9 @@ class ScaleNorm(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         if self.training:
-            ms = x.detach().float().pow(2).mean(dim=tuple(range(x.dim() - 1)))
+            ms = x.detach().float().pow(2).flatten(0, -2).mean(dim=0)  # (C,); no Python on x.dim(): torch.fx
             self.running_ms.lerp_(ms, self.momentum)
-            ms = x.float().pow(2).mean(dim=tuple(range(x.dim() - 1)))
+            ms = x.float().pow(2).flatten(0, -2).mean(dim=0)
         else:
             ms = self.running_ms
         return x * (torch.rsqrt(ms + self.eps) * self.weight).to(x.dtype)

@@ -17,6 +17,12 @@ from smolmamba.neurons import LIF
 NUM_CONV_STAGES = 4
 
 
+def tracing() -> bool:
+    """True while torch.fx, torch.export or torch.compile trace the model: the input checks, which
+    branch on values and shapes, are skipped then (they run on every eager call)."""
+    return torch.fx._symbolic_trace.is_fx_symbolic_tracing() or torch.compiler.is_compiling()
+
+
 def check_input(x: Tensor, in_chans: int, img_size: int, time_steps: int, events: bool) -> None:
     """Raise ValueError naming what arrived and what the model expects."""
     if not isinstance(x, Tensor):
@@ -117,7 +123,7 @@ class SpikingPatchEmbed(nn.Module):
         t, b = x.shape[:2]
         if static:
             first = self.norms[0](self.convs[0](x[0]))  # (B, C1, H, W), identical for every step
-            h = first.unsqueeze(0).expand(t, *first.shape)
+            h = first.unsqueeze(0).expand(t, -1, -1, -1, -1)
         else:
             h = self.norms[0](self.convs[0](x.flatten(0, 1))).unflatten(0, (t, b))
         for i in range(NUM_CONV_STAGES):

@@ -55,6 +55,14 @@ def select_tokens(importance: Tensor, k: int) -> Tensor:
     return torch.topk(key, k, dim=1, largest=False, sorted=True).values
 
 
+def keep_top(importance: Tensor, k: int) -> Tensor:
+    """select_tokens of the min(k, n) most important of importance [B, n] -> [B, min(k, n)]."""
+    return select_tokens(importance, min(k, importance.shape[1]))
+
+
+torch.fx.wrap("keep_top")  # a leaf for torch.fx: how many tokens stay is read from the (traced) shape
+
+
 def gather_tokens(x: Tensor, index: Tensor) -> Tensor:
     """x [T, B, N, D], index [B, k] -> [T, B, k, D]."""
     t, _, _, d = x.shape
@@ -188,15 +196,18 @@ class TokenPruner(nn.Module):
 
     def forward(self, x: Tensor, spikes: Tensor, positions: Tensor, context: dict):
         importance = self.score(spikes, {**context, "residual": x})
-        k = min(self.k, spikes.shape[2])
-        index = select_tokens(importance.detach(), k)
+        index = keep_top(importance.detach(), self.k)
         kept_spikes = gather_tokens(spikes, index)
-        if (self.straight_through and isinstance(self.score, SSTTP) and self.score.raw_weights.requires_grad
-                and torch.is_grad_enabled()):
+        if self.straight_through and self.learns_score() and torch.is_grad_enabled():
             kept_importance = torch.gather(importance, 1, index)  # (B, k)
             factor = (kept_importance - kept_importance.detach()) + 1.0  # exactly 1
             kept_spikes = kept_spikes * factor.unsqueeze(0).unsqueeze(-1)
         return gather_tokens(x, index), kept_spikes, torch.gather(positions, 1, index), importance
+
+    def learns_score(self) -> bool:
+        """Whether the score is SST-TP with trainable alpha, beta (read from parameters(), so that
+        torch.fx, which turns attribute reads of parameters into graph nodes, sees a bool)."""
+        return isinstance(self.score, SSTTP) and any(p.requires_grad for p in self.score.parameters())
 
     def op_counts(self, args, out, spikes) -> list[OpCount]:
         """Scoring (spike sums, normalisation, latency, weighted sum) and the sort, one AC each."""

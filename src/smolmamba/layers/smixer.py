@@ -45,6 +45,9 @@ def mix_tokens(weight: Tensor, v: Tensor, positions: Tensor | None) -> Tensor:
     return torch.einsum("bij,tbjd->tbid", cropped, v)
 
 
+torch.fx.wrap("mix_tokens")  # a leaf for torch.fx: it checks and crops by the (traced) shapes
+
+
 class SpikingTokenMixer(nn.Module):
     """V = LIF(BN(Linear(s))); LIF(BN(W_M' V)); Linear + BN.
 

@@ -14,7 +14,7 @@ from torch import Tensor, nn
 from smolmamba.layers.attention import SpikingSelfAttention
 from smolmamba.layers.block import Block
 from smolmamba.layers.dstsp import DSTSP, FusingTokenPruner, with_fused_position
-from smolmamba.layers.patch_embed import SpikingPatchEmbed, check_finite, check_input
+from smolmamba.layers.patch_embed import SpikingPatchEmbed, check_finite, check_input, tracing
 from smolmamba.layers.pruning import TokenPruner
 from smolmamba.layers.smixer import SpikingTokenMixer
 from smolmamba.layers.ssm import SpikingSSM, SSMVariant
@@ -57,6 +57,14 @@ def build_input_pruner(cfg: ModelCfg) -> nn.Module | None:
     return None
 
 
+def token_positions(tokens: Tensor, positions: Tensor, num_tokens: int) -> Tensor:
+    """positions [B, k] of tokens [T, B, k (+1 fused), D] -> [B, k (+1)]: a fused token gets num_tokens."""
+    return with_fused_position(positions, num_tokens) if tokens.shape[2] > positions.shape[1] else positions
+
+
+torch.fx.wrap("token_positions")  # a leaf for torch.fx: whether a fused token exists follows the shapes
+
+
 class SpikingVisionNet(nn.Module):
     """forward(x) -> logits [B, classes]; forward_features(x) -> tokens [T, B, n, D];
     forward_features_with_info(x) -> (tokens, info) with per-stage positions; forward_head(tokens).
@@ -66,7 +74,7 @@ class SpikingVisionNet(nn.Module):
     features [B, D] out).
     check_finite: None (default) checks inputs for NaN/inf in eval mode only (training skips the
     pass over the batch); True always, False never. A plain attribute: model.check_finite = False.
-    The check is skipped while torch.export / torch.compile trace the model (a data-dependent branch).
+    Every input check is skipped while torch.fx, torch.export or torch.compile trace the model.
     """
 
     def __init__(self, cfg: ModelCfg, check_finite: bool | None = None):
@@ -133,8 +141,9 @@ class SpikingVisionNet(nn.Module):
         on = mode == "train" or (mode == "zero_shot" and not self.training)
         return self.input_pruner is not None and on
 
-    def embed(self, x: Tensor) -> Tensor:
-        """Input -> tokens [T, B, N, D] after checking shape, channels and T."""
+    def check(self, x: Tensor) -> None:
+        """ValueError unless x fits the model: shape, channels, T, device, dtype (and finite values,
+        per check_finite)."""
         cfg = self.cfg
         check_input(x, cfg.in_chans, cfg.img_size, cfg.time_steps, cfg.events)
         weight = self.patch_embed.convs[0].weight
@@ -145,11 +154,16 @@ class SpikingVisionNet(nn.Module):
             raise ValueError(f"input dtype {x.dtype} differs from the model's {weight.dtype}; cast the input "
                              f"(x.to({weight.dtype})) or the model (model.to({x.dtype})), or use torch.autocast")
         if self.check_finite or (self.check_finite is None and not self.training):
-            if not torch.compiler.is_compiling():  # also True under torch.export and torch.onnx.export
-                check_finite(x)
+            check_finite(x)
+
+    def embed(self, x: Tensor) -> Tensor:
+        """Input -> tokens [T, B, N, D]; eager calls check x first (tracing skips the checks)."""
+        cfg = self.cfg
+        if not tracing():  # torch.fx, torch.export, torch.compile, torch.onnx.export
+            self.check(x)
         if cfg.events:
             return self.patch_embed(x.transpose(0, 1), static=False)  # (T, B, 2, H, W) in
-        frames = x.unsqueeze(0).expand(cfg.time_steps, *x.shape)  # direct encoding, (T, B, C, H, W)
+        frames = x.unsqueeze(0).expand(cfg.time_steps, -1, -1, -1, -1)  # direct encoding, (T, B, C, H, W)
         return self.patch_embed(frames, static=True)
 
     def forward_features(self, x: Tensor) -> Tensor:
@@ -165,9 +179,7 @@ class SpikingVisionNet(nn.Module):
         info = {"num_tokens": tokens.shape[2], "positions": [], "importance": []}
         if self.input_pruning_active():  # DSTSP: [T', B, N' (+1 fused), D], positions [B, N' (+1)]
             pruned = self.input_pruner(tokens)
-            tokens, positions = pruned.tokens, pruned.positions
-            if pruned.fused:
-                positions = with_fused_position(positions, info["num_tokens"])
+            tokens, positions = pruned.tokens, token_positions(pruned.tokens, pruned.positions, self.cfg.num_tokens)
             info["input_pruning"] = {"positions": positions, "time_index": pruned.time_index,
                                      "importance": pruned.importance}
         recompute = self.grad_checkpointing and self.training and torch.is_grad_enabled()

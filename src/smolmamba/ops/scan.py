@@ -237,6 +237,9 @@ def selective_scan(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_sof
     return _run(core, u, delta, A, B, C, D, z, delta_bias, delta_softplus, positions, return_last_state)
 
 
+torch.fx.wrap("selective_scan")  # a leaf for torch.fx: one node per call, the impl chosen when it runs
+
+
 # ----------------------------------------------------------------------------- bidirectional
 @dataclass(frozen=True)
 class ScanParams:
