@@ -85,18 +85,23 @@ def _cmd_energy(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from smolmamba.models.export import export_model
+    from smolmamba.models.export import export_model, export_timm_folder
 
     if (args.model is None) == (args.checkpoint is None):
         raise ValueError("give exactly one of --model NAME or --checkpoint PATH")
     if args.checkpoint is not None:
         from smolmamba.train.checkpoint import load_model
 
-        model, _ = load_model(args.checkpoint)
+        model, manifest = load_model(args.checkpoint)
+        name = manifest["model"]
     else:
         from smolmamba.models import create_model
 
-        model = create_model(args.model)
+        model, name = create_model(args.model), args.model
+    if args.format == "timm":
+        print(f"wrote {export_timm_folder(model, name, args.out)} (timm.create_model('local-dir:{args.out}', "
+              f"pretrained=True))")
+        return 0
     print(f"wrote {export_model(model, args.out, args.format)}")
     return 0
 
@@ -153,11 +158,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", default=None, help="write the report(s) here")
     p.set_defaults(func=_cmd_energy)
 
-    p = sub.add_parser("export", help="export a model for inference: torch.export (.pt2) or ONNX")
+    p = sub.add_parser("export", help="export a model for inference: torch.export (.pt2), ONNX, or timm's "
+                                      "local folder (config.json + model.safetensors)")
     p.add_argument("--model", default=None, help="registered model name (random init)")
     p.add_argument("--checkpoint", default=None, help="a run's checkpoint folder instead of --model")
-    p.add_argument("--format", default=None, choices=("pt2", "onnx"), help="default: from --out's suffix")
-    p.add_argument("--out", required=True, help="file to write, e.g. model.pt2 or model.onnx")
+    p.add_argument("--format", default=None, choices=("pt2", "onnx", "timm"),
+                   help="default: from --out's suffix; timm: a folder for timm.create_model('local-dir:<out>')")
+    p.add_argument("--out", required=True, help="file to write, e.g. model.pt2 or model.onnx (timm: a folder)")
     p.set_defaults(func=_cmd_export)
 
     add_experiment_commands(sub)

@@ -53,8 +53,22 @@ def test_kwargs_are_model_cfg_overrides_and_unknown_ones_fail():
     assert (model.cfg.depth, model.cfg.time_steps) == (2, 2)
     with pytest.raises(ValueError, match=r"unknown model option\(s\) \['drop_rate'\]"):
         timm.create_model("smolmamba_tiny", drop_rate=0.1)
-    with pytest.raises(ValueError, match="no pretrained weights.*checkpoint_path"):
+    with pytest.raises(TypeError, match="unknown model option"):  # timm's contract for unknown arguments
+        timm.create_model("smolmamba_tiny", not_a_model_arg=1)
+    with pytest.raises(ValueError, match="no pretrained weights.*pretrained_cfg_overlay"):
         timm.create_model("smolmamba_tiny", pretrained=True)
+
+
+def test_torchscript_is_refused_naming_torch_export():
+    with timm.set_scriptable(True), pytest.raises(RuntimeError, match="torch.export"):
+        timm.create_model("smolmamba_tiny")
+
+
+def test_device_and_dtype_options():
+    model = timm.create_model("smolmamba_tiny", device="meta", dtype=torch.float64, embed_dim=16, depth=2,
+                              keep_ratios=(0.7, 0.5))
+    assert {p.device.type for p in model.parameters()} == {"meta"}
+    assert {p.dtype for p in model.parameters()} == {torch.float64}
 
 
 def test_checkpoint_path_loads_our_weights(tmp_path):

@@ -64,8 +64,8 @@ def check_input(x: Tensor, in_chans: int, img_size: int, time_steps: int, events
 
 def check_finite(x: Tensor) -> None:
     """Raise ValueError if x holds NaN or inf. One float32 sum (a GPU sync); the exact count is
-    computed only when that sum is not finite."""
-    if torch.isfinite(x.sum(dtype=torch.float32)):
+    computed only when that sum is not finite. Meta tensors hold no values: nothing to check."""
+    if x.is_meta or torch.isfinite(x.sum(dtype=torch.float32)):
         return
     bad = int((~torch.isfinite(x)).sum())
     if bad == 0:  # finite values whose sum overflows float32: not an input error

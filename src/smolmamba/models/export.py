@@ -1,4 +1,5 @@
-"""Export a model for inference: torch.export (an ExportedProgram, saved as .pt2) or ONNX.
+"""Export a model for inference: torch.export (an ExportedProgram, saved as .pt2) or ONNX; or as
+timm's local folder (config.json + model.safetensors) for timm.create_model("local-dir:<folder>").
 
 Both trace the eval-mode model on an example input, with the batch dimension dynamic. While tracing,
 the LIF neurons run their functional reference loop (`lif_ref`, bitwise equal to the fast `lif`,
@@ -11,7 +12,9 @@ program in inference: `torch.export.load(path).module()(x)`; onnxruntime for the
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import importlib.util
+import json
 from pathlib import Path
 
 import torch
@@ -20,6 +23,7 @@ from torch import Tensor, nn
 from smolmamba.neurons import LIF
 
 FORMATS = ("pt2", "onnx")
+TIMM_WEIGHTS, TIMM_CONFIG = "model.safetensors", "config.json"  # timm's local-dir folder layout
 MAX_BATCH = 4096  # upper bound of the exported dynamic batch dimension
 
 
@@ -93,3 +97,23 @@ def export_model(model: nn.Module, path: str | Path, fmt: str | None = None, x: 
         return save_onnx(program, path)
     torch.export.save(program, str(path))
     return path
+
+
+def export_timm_folder(model: nn.Module, name: str, folder: str | Path) -> Path:
+    """Write timm's local folder: config.json (architecture, pretrained_cfg, model_args = the ModelCfg
+    fields that differ from registered model `name`'s) and model.safetensors. Load it with
+    timm.create_model(f"local-dir:{folder}", pretrained=True) (timm loads weights only when asked)."""
+    from safetensors.torch import save_file
+
+    from smolmamba.models.pretrained import pretrained_cfg, timm_fields
+    from smolmamba.models.registry import model_cfg
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    base = dataclasses.asdict(model_cfg(name))
+    args = {k: v for k, v in dataclasses.asdict(model.cfg).items() if v != base[k]}
+    config = {"architecture": name, "num_classes": model.cfg.num_classes, "num_features": model.num_features,
+              "pretrained_cfg": timm_fields(pretrained_cfg(model.cfg)), "model_args": args}
+    save_file({k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}, str(folder / TIMM_WEIGHTS))
+    (folder / TIMM_CONFIG).write_text(json.dumps(config, indent=2))
+    return folder

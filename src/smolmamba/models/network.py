@@ -8,6 +8,8 @@ inside, tokens are [T, B, n, D] with n the tokens kept so far.
 
 from __future__ import annotations
 
+from typing import Iterator
+
 import torch
 from torch import Tensor, nn
 
@@ -18,9 +20,9 @@ from smolmamba.layers.patch_embed import SpikingPatchEmbed, check_finite, check_
 from smolmamba.layers.pruning import TokenPruner
 from smolmamba.layers.smixer import SpikingTokenMixer
 from smolmamba.layers.ssm import SpikingSSM, SSMVariant
+from smolmamba.models import intermediates, pretrained
 from smolmamba.models.config import ModelCfg
 from smolmamba.models.grad_checkpoint import checkpoint_block
-from smolmamba.models import pretrained
 
 
 def stage_starts(depth: int, num_stages: int, first: int = 0) -> list[int]:
@@ -69,13 +71,17 @@ class SpikingVisionNet(nn.Module):
     """forward(x) -> logits [B, classes]; forward_features(x) -> tokens [T, B, n, D];
     forward_features_with_info(x) -> (tokens, info) with per-stage positions; forward_head(tokens).
 
-    timm's model interface: num_classes, num_features, pretrained_cfg / default_cfg, get_classifier,
-    reset_classifier, set_grad_checkpointing. num_classes=0 gives a model without a head (pooled
-    features [B, D] out).
+    timm's model interface: num_classes, num_features, head_hidden_size, in_chans, pretrained_cfg /
+    default_cfg, get_classifier, reset_classifier, set_grad_checkpointing, feature_info,
+    forward_intermediates, prune_intermediate_layers (levels and pruned positions: models/intermediates.py).
+    num_classes=0 gives a model without a head (pooled features [B, D] out). feature_dim = -1: the
+    channels of forward_features' tokens [T, B, n, D] are the last axis.
     check_finite: None (default) checks inputs for NaN/inf in eval mode only (training skips the
     pass over the batch); True always, False never. A plain attribute: model.check_finite = False.
     Every input check is skipped while torch.fx, torch.export or torch.compile trace the model.
     """
+
+    feature_dim = -1
 
     def __init__(self, cfg: ModelCfg, check_finite: bool | None = None):
         super().__init__()
@@ -98,21 +104,42 @@ class SpikingVisionNet(nn.Module):
         self.head_norm = nn.LayerNorm(cfg.embed_dim)
         self.head = build_head(cfg.embed_dim, cfg.num_classes)
         self.num_features = cfg.embed_dim
+        self.feature_info = intermediates.feature_info(cfg.depth, cfg.embed_dim, cfg.patch_size)
         self.grad_checkpointing = False
+        self._timm_cfg: dict = {}  # what timm's factory files in pretrained_cfg (architecture, file, ...)
 
     @property
     def num_classes(self) -> int:
         return self.cfg.num_classes
 
     @property
+    def head_hidden_size(self) -> int:
+        """Width of forward_head(..., pre_logits=True): D."""
+        return self.num_features
+
+    @property
+    def in_chans(self) -> int:
+        """Channels of the tensor timm feeds, pretrained_cfg["input_size"][0]."""
+        return self.pretrained_cfg["input_size"][0]
+
+    @property
     def pretrained_cfg(self) -> dict:
-        """Input size, T, channels, mean/std and classes of this model (timm's keys plus T)."""
-        return pretrained.pretrained_cfg(self.cfg)
+        """Input size, T, channels, mean/std and classes of this model (timm's keys plus T), over the
+        fields timm's factory filed (architecture, tag, file): those that describe the model follow cfg."""
+        return {**self._timm_cfg, **pretrained.pretrained_cfg(self.cfg)}
+
+    @pretrained_cfg.setter
+    def pretrained_cfg(self, cfg: dict) -> None:
+        self._timm_cfg = dict(cfg)
 
     @property
     def default_cfg(self) -> dict:
         """timm's older name of pretrained_cfg."""
         return self.pretrained_cfg
+
+    @default_cfg.setter
+    def default_cfg(self, cfg: dict) -> None:
+        self.pretrained_cfg = cfg
 
     def get_classifier(self) -> nn.Module:
         return self.head
@@ -123,8 +150,8 @@ class SpikingVisionNet(nn.Module):
             raise ValueError(f"global_pool={global_pool!r}: the head always averages over tokens and T; "
                              f"pass None or 'avg'")
         self.cfg = self.cfg.replace(num_classes=num_classes)
-        norm = self.head_norm.weight
-        self.head = build_head(self.num_features, num_classes).to(norm.device, norm.dtype)
+        weight = self.patch_embed.convs[0].weight
+        self.head = build_head(self.num_features, num_classes).to(weight.device, weight.dtype).train(self.training)
 
     def set_grad_checkpointing(self, enable: bool = True) -> None:
         """Recompute each block's activations in backward instead of storing them (training only)."""
@@ -174,22 +201,70 @@ class SpikingVisionNet(nn.Module):
         """-> tokens [T, B, n, D], info {"num_tokens": N, "positions": [[B, k] per stage],
         "importance": [[B, n] per stage]} (and "input_pruning" with DSTSP)."""
         tokens = self.embed(x)
-        prune = self.pruning_active()
-        positions, context = None, {}
         info = {"num_tokens": tokens.shape[2], "positions": [], "importance": []}
-        if self.input_pruning_active():  # DSTSP: [T', B, N' (+1 fused), D], positions [B, N' (+1)]
-            pruned = self.input_pruner(tokens)
-            tokens, positions = pruned.tokens, token_positions(pruned.tokens, pruned.positions, self.cfg.num_tokens)
-            info["input_pruning"] = {"positions": positions, "time_index": pruned.time_index,
-                                     "importance": pruned.importance}
-        recompute = self.grad_checkpointing and self.training and torch.is_grad_enabled()
-        for block in self.blocks:
-            args = (tokens, positions, context, prune)
-            tokens, positions, context = checkpoint_block(block, *args) if recompute else block(*args)
+        tokens, positions, info_in = self.prune_input(tokens)
+        if info_in is not None:
+            info["input_pruning"] = info_in
+        for tokens, positions, context in self.run_blocks(tokens, positions, self.blocks):
             if context["importance"] is not None:
                 info["positions"].append(positions)
                 info["importance"].append(context["importance"])
         return tokens, info
+
+    def prune_input(self, tokens: Tensor) -> tuple[Tensor, Tensor | None, dict | None]:
+        """tokens [T, B, N, D] -> (tokens [T', B, n, D], positions [B, n] or None, DSTSP's info or None)."""
+        if not self.input_pruning_active():
+            return tokens, None, None
+        pruned = self.input_pruner(tokens)  # DSTSP: [T', B, N' (+1 fused), D], positions [B, N' (+1)]
+        positions = token_positions(pruned.tokens, pruned.positions, self.cfg.num_tokens)
+        info = {"positions": positions, "time_index": pruned.time_index, "importance": pruned.importance}
+        return pruned.tokens, positions, info
+
+    def run_blocks(self, tokens: Tensor, positions: Tensor | None, blocks) -> Iterator[tuple[Tensor, Tensor | None, dict]]:
+        """Run `blocks` in turn from tokens [T, B, n, D]; yield (tokens, positions [B, k] or None,
+        context) after each."""
+        prune, context = self.pruning_active(), {}
+        recompute = self.grad_checkpointing and self.training and torch.is_grad_enabled()
+        for block in blocks:
+            args = (tokens, positions, context, prune)
+            tokens, positions, context = checkpoint_block(block, *args) if recompute else block(*args)
+            yield tokens, positions, context
+
+    def forward_intermediates(self, x: Tensor, indices: int | list[int] | None = None, norm: bool = False,
+                              stop_early: bool = False, output_fmt: str = "NCHW",
+                              intermediates_only: bool = False) -> list[Tensor] | tuple[Tensor, list[Tensor]]:
+        """timm's: -> (tokens [T, B, n, D] as forward_features, maps) or maps alone (intermediates_only).
+        maps: [B, D, H/p, W/p] per level in indices (None: all; int n: the last n), level 0 the patch
+        embedding, level i block i - 1; pruned positions are zeros (models/intermediates.py).
+        norm: head_norm on each map's tokens. stop_early: run no block after the last level taken."""
+        take, last = intermediates.take_indices(len(self.blocks) + 1, indices)
+        grid, maps = self.patch_embed.grid, []
+
+        def tap(level: int, tokens: Tensor, positions: Tensor | None) -> None:
+            if level in take:
+                maps.append(intermediates.token_map(self.head_norm(tokens) if norm else tokens, positions, grid,
+                                                    output_fmt))
+
+        tokens = self.embed(x)
+        tap(0, tokens, None)
+        tokens, positions, _ = self.prune_input(tokens)
+        blocks = self.blocks[:last] if stop_early or intermediates_only else self.blocks
+        for i, (tokens, positions, _) in enumerate(self.run_blocks(tokens, positions, blocks)):
+            tap(i + 1, tokens, positions)
+        return maps if intermediates_only else (tokens, maps)
+
+    def prune_intermediate_layers(self, indices: int | list[int] = 1, prune_norm: bool = False,
+                                  prune_head: bool = True) -> list[int]:
+        """timm's: drop the blocks after the last level in indices (and head_norm, the head);
+        -> the levels, as forward_intermediates takes them. cfg still describes the unpruned model."""
+        take, last = intermediates.take_indices(len(self.blocks) + 1, indices)
+        self.blocks = self.blocks[:last]
+        self.feature_info = self.feature_info[: last + 1]
+        if prune_norm:
+            self.head_norm = nn.Identity()
+        if prune_head:
+            self.reset_classifier(0)
+        return take
 
     def head_modules(self) -> tuple[nn.Module, ...]:
         """The classifier's layers: the energy meter and the profile count them as "head"."""
