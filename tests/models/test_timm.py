@@ -71,6 +71,16 @@ def test_device_and_dtype_options():
     assert {p.dtype for p in model.parameters()} == {torch.float64}
 
 
+def test_event_models_take_packed_frames():
+    model = timm.create_model("smolmamba_tiny_events", embed_dim=16, depth=2, keep_ratios=(0.7, 0.5)).eval()
+    frames = example_input(model.cfg, 2)  # (B, T, 2, H, W)
+    assert model.pretrained_cfg["input_size"] == (8, 16, 16) and model.in_chans == 8  # (T*2, H, W)
+    with torch.no_grad():
+        torch.testing.assert_close(model(frames.flatten(1, 2)), model(frames), rtol=0, atol=0)
+    with pytest.raises(ValueError, match=r"T\*2 = 8"):
+        model(torch.rand(1, 6, 16, 16))
+
+
 def test_checkpoint_path_loads_our_weights(tmp_path):
     source = create_model("spiking_mamba_tiny", embed_dim=16, depth=2)
     path = tmp_path / "model.safetensors"
@@ -81,8 +91,8 @@ def test_checkpoint_path_loads_our_weights(tmp_path):
 
 def test_pretrained_cfg_fields_follow_the_model_and_the_data_modules():
     cfg = create_model("smolmamba_tiny_events").pretrained_cfg
-    assert (cfg["input_size"], cfg["time_steps"], cfg["in_chans"], cfg["events"]) == ((2, 16, 16), 4, 2, True)
-    assert cfg["mean"] == (0.0, 0.0) and cfg["std"] == (1.0, 1.0)  # spike counts are not normalised
+    assert (cfg["input_size"], cfg["time_steps"], cfg["in_chans"], cfg["events"]) == ((8, 16, 16), 4, 2, True)
+    assert cfg["mean"] == (0.0,) * 8 and cfg["std"] == (1.0,) * 8  # spike counts are not normalised
     tiny = create_model("smolmamba_tiny", img_size=32, time_steps=2, num_classes=7)
     assert tiny.pretrained_cfg["input_size"] == (1, 32, 32) and tiny.default_cfg == tiny.pretrained_cfg
     assert (tiny.pretrained_cfg["num_classes"], tiny.pretrained_cfg["time_steps"]) == (7, 2)

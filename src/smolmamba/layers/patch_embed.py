@@ -31,10 +31,17 @@ def check_input(x: Tensor, in_chans: int, img_size: int, time_steps: int, events
         raise ValueError(f"input must be a floating tensor, got dtype {x.dtype}; convert with x.float()")
     if x.dim() >= 1 and x.shape[0] == 0:
         raise ValueError(f"input batch is empty (shape {tuple(x.shape)}); pass at least one sample")
-    if events:
+    if events and x.dim() == 4:  # packed [B, T*2, H, W], t major (timm's generic (C, H, W) input)
+        if x.shape[1] != time_steps * in_chans:
+            raise ValueError(
+                f"packed event frames have {x.shape[1]} channels, the model expects T*{in_chans} = "
+                f"{time_steps * in_chans} ([B, T*{in_chans}, H, W], t major); got {tuple(x.shape)}"
+            )
+    elif events:
         if x.dim() != 5:
             raise ValueError(
-                f"event frames must be [B, T, {in_chans}, H, W], got shape {tuple(x.shape)}"
+                f"event frames must be [B, T, {in_chans}, H, W] or packed [B, T*{in_chans}, H, W], "
+                f"got shape {tuple(x.shape)}"
             )
         if x.shape[2] != in_chans:
             raise ValueError(

@@ -76,6 +76,8 @@ class SpikingVisionNet(nn.Module):
     forward_intermediates, prune_intermediate_layers (levels and pruned positions: models/intermediates.py).
     num_classes=0 gives a model without a head (pooled features [B, D] out). feature_dim = -1: the
     channels of forward_features' tokens [T, B, n, D] are the last axis.
+    Event models take frames [B, T, 2, H, W] or the same packed as [B, T*2, H, W] (t major), the layout
+    pretrained_cfg["input_size"] states for timm's generic tooling.
     check_finite: None (default) checks inputs for NaN/inf in eval mode only (training skips the
     pass over the batch); True always, False never. A plain attribute: model.check_finite = False.
     Every input check is skipped while torch.fx, torch.export or torch.compile trace the model.
@@ -119,7 +121,7 @@ class SpikingVisionNet(nn.Module):
 
     @property
     def in_chans(self) -> int:
-        """Channels of the tensor timm feeds, pretrained_cfg["input_size"][0]."""
+        """Channels of the tensor timm feeds, pretrained_cfg["input_size"][0] (T*2 for packed events)."""
         return self.pretrained_cfg["input_size"][0]
 
     @property
@@ -188,8 +190,9 @@ class SpikingVisionNet(nn.Module):
         cfg = self.cfg
         if not tracing():  # torch.fx, torch.export, torch.compile, torch.onnx.export
             self.check(x)
-        if cfg.events:
-            return self.patch_embed(x.transpose(0, 1), static=False)  # (T, B, 2, H, W) in
+        if cfg.events:  # [B, T, 2, H, W] or packed [B, T*2, H, W] -> (T, B, 2, H, W)
+            frames = x.reshape(x.shape[0], cfg.time_steps, 2, cfg.img_size, cfg.img_size).transpose(0, 1)
+            return self.patch_embed(frames, static=False)
         frames = x.unsqueeze(0).expand(cfg.time_steps, -1, -1, -1, -1)  # direct encoding, (T, B, C, H, W)
         return self.patch_embed(frames, static=True)
 

@@ -17,18 +17,25 @@ CIFAR_MAX_SIZE = 32  # 3-channel models up to this size are the CIFAR ones, larg
 PAPER = "arXiv:2604.25570"
 
 
+def input_channels(cfg: ModelCfg) -> int:
+    """Channels of timm's (C, H, W) input: in_chans, or T*2 for event frames packed as [B, T*2, H, W]."""
+    return cfg.time_steps * cfg.in_chans if cfg.events else cfg.in_chans
+
+
 def normalization(cfg: ModelCfg) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """(mean, std) per input channel of the data this model's input kind is trained on."""
+    """(mean, std) per input channel (of input_channels) of the data this model's input kind is trained on."""
     if cfg.events or cfg.in_chans != 3:
-        return (UNIT[0],) * cfg.in_chans, (UNIT[1],) * cfg.in_chans
+        return (UNIT[0],) * input_channels(cfg), (UNIT[1],) * input_channels(cfg)
     return CIFAR if cfg.img_size <= CIFAR_MAX_SIZE else IMAGENET
 
 
 def pretrained_cfg(cfg: ModelCfg) -> dict:
     """timm-style cfg dict: input_size (C, H, W), mean/std, num_classes, first_conv, classifier, plus
-    time_steps (T), events (input [B, T, 2, H, W] when True) and in_chans."""
+    time_steps (T), events (input [B, T, 2, H, W] when True) and in_chans. For event models
+    input_size is the packed layout (T*2, H, W) the model also takes, so timm's generic tooling
+    (random inputs, data configs) feeds them [B, T*2, H, W]."""
     mean, std = normalization(cfg)
-    return {"input_size": (cfg.in_chans, cfg.img_size, cfg.img_size), "fixed_input_size": True,
+    return {"input_size": (input_channels(cfg), cfg.img_size, cfg.img_size), "fixed_input_size": True,
             "interpolation": "bicubic", "crop_pct": 1.0, "mean": mean, "std": std,
             "num_classes": cfg.num_classes, "first_conv": "patch_embed.convs.0", "classifier": "head",
             "paper_ids": PAPER, "time_steps": cfg.time_steps, "events": cfg.events, "in_chans": cfg.in_chans}
