@@ -223,7 +223,8 @@ class SpikingVisionNet(nn.Module):
         info = {"positions": positions, "time_index": pruned.time_index, "importance": pruned.importance}
         return pruned.tokens, positions, info
 
-    def run_blocks(self, tokens: Tensor, positions: Tensor | None, blocks) -> Iterator[tuple[Tensor, Tensor | None, dict]]:
+    def run_blocks(self, tokens: Tensor, positions: Tensor | None,
+                   blocks: nn.ModuleList) -> Iterator[tuple[Tensor, Tensor | None, dict]]:
         """Run `blocks` in turn from tokens [T, B, n, D]; yield (tokens, positions [B, k] or None,
         context) after each."""
         prune, context = self.pruning_active(), {}
