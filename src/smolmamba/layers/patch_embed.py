@@ -34,8 +34,9 @@ def check_input(x: Tensor, in_chans: int, img_size: int, time_steps: int, events
     if events and x.dim() == 4:  # packed [B, T*2, H, W], t major (timm's generic (C, H, W) input)
         if x.shape[1] != time_steps * in_chans:
             raise ValueError(
-                f"packed event frames have {x.shape[1]} channels, the model expects T*{in_chans} = "
-                f"{time_steps * in_chans} ([B, T*{in_chans}, H, W], t major); got {tuple(x.shape)}"
+                f"event frames must be [B, T, {in_chans}, H, W] or packed [B, T*{in_chans}, H, W] (t major); "
+                f"got {tuple(x.shape)}: {x.shape[1]} channels where the model expects T*{in_chans} = "
+                f"{time_steps * in_chans}"
             )
     elif events:
         if x.dim() != 5:
