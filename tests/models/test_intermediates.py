@@ -74,6 +74,8 @@ def test_features_only_through_timm():
     x = example_input(create_model("smolmamba_tiny", **SMALL).cfg, 2)
     assert [tuple(f.shape) for f in net(x)] == [(2, 16, 4, 4)] * 2
     assert net.pretrained_cfg["input_size"] == (1, 8, 8)
+    every = timm.create_model("smolmamba_tiny", features_only=True, depth=2, keep_ratios=(0.7, 0.5), **SMALL)
+    assert len(every.feature_info) == 3  # default: every level (timm's default (0, ..., 4) needs depth 4)
 
 
 def test_timm_attributes():

@@ -86,8 +86,9 @@ def load_pretrained(model, cfg: dict, name: str) -> None:
 
 
 def feature_net(model, features: dict) -> FeatureGetterNet:
-    """timm's FeatureGetterNet around model, with the cfg and in_chans timm's factory gives feature nets."""
-    net = FeatureGetterNet(model, **features)
+    """timm's FeatureGetterNet around model (default: every feature level), with the cfg and in_chans
+    timm's factory gives feature nets."""
+    net = FeatureGetterNet(model, **{"out_indices": len(model.feature_info), **features})
     net.in_chans = model.in_chans
     net.pretrained_cfg = net.default_cfg = pretrained_cfg_for_features(model.pretrained_cfg)
     return net
