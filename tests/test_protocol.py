@@ -111,3 +111,22 @@ def test_cli_lr_from_records_the_folder_name_and_excludes_lr(monkeypatch, tmp_pa
     assert (seen[-1].lr_from, seen[-1].picked_lrs) == ("20261202-190220", {"digits/smolmamba_tiny": 1e-2})
     with pytest.raises(SystemExit, match="--lr or --lr-from, not both"):
         cli.main(["compare", "--lr", "1e-3", "--lr-from", str(earlier)])
+
+
+@pytest.mark.slow
+def test_worker_processes_train_the_jobs_in_order_and_hand_back_their_best_weights(tmp_path):
+    """Two 1-thread processes (spawned) train two runs; the parent reads each run's best/ weights."""
+    import torch
+
+    from smolmamba.train import checkpoint as ckpt
+
+    cfg = CompareConfig(epochs=1, train_subset=96, workers=2, seeds=2)
+    jobs = [protocol.RunJob("smixer_dstsp", "digits", seed, 5e-3, tmp_path / f"seed{seed}") for seed in (0, 1)]
+    runs = protocol.train_jobs(jobs, cfg)
+    assert [(r.seed, r.run_dir) for r in runs] == [(0, tmp_path / "seed0"), (1, tmp_path / "seed1")]
+    for run in runs:
+        best, _ = ckpt.load_model(ckpt.resolve(run.run_dir / "best"))
+        assert not run.model.training and run.best_val_top1 is not None and len(run.val_curve) == 1
+        assert all(torch.equal(a, b) for a, b in zip(run.model.state_dict().values(), best.state_dict().values()))
+    first, second = (next(iter(r.model.state_dict().values())) for r in runs)
+    assert not torch.equal(first, second)  # seeds 0 and 1: two different runs

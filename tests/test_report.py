@@ -43,6 +43,18 @@ def test_validation_curve_reads_the_val_column_of_metrics_csv(tmp_path):
     assert validation_curve(tmp_path) == [12.5, 40.0, 55.25]
 
 
+def test_a_fresh_run_in_an_old_run_folder_starts_its_own_metrics(tmp_path):
+    """A killed run's rows must not precede a new run's (compare reads the curve back from the file)."""
+    old = MetricsLogger(tmp_path, tensorboard=False)
+    old.write({"epoch": 0, "step": 1, "val_top1": 10.0})
+    new = MetricsLogger(tmp_path, tensorboard=False)
+    new.write({"epoch": 0, "step": 1, "val_top1": 70.0})
+    assert validation_curve(tmp_path) == [70.0]
+    resumed = MetricsLogger(tmp_path, resumed_epoch=1, tensorboard=False)
+    resumed.write({"epoch": 1, "step": 2, "val_top1": 80.0})
+    assert validation_curve(tmp_path) == [70.0, 80.0]
+
+
 def fake_results(dataset, top1, complete=True):
     rows = [{"dataset": dataset, "role": role, "model": role, "seed": seed, "top1": top1 + seed, "params": 1000,
              "mean_firing_rate": 0.1, "tokens_per_stage": [64, 32], "macs": 1e6, "acs": 2e6,

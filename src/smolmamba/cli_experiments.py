@@ -22,7 +22,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
                           val_fraction=args.val_fraction, patience=args.patience,
                           patience_from=args.patience_from, augment=args.augment or None,
                           train_subset=args.train_subset, test_subset=args.test_subset, output=args.output,
-                          sweep=not args.no_sweep, masks=not args.no_masks)
+                          workers=args.workers, sweep=not args.no_sweep, masks=not args.no_masks)
     run_compare(cfg)
     return 0
 
@@ -118,6 +118,8 @@ def add_experiment_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--train-subset", type=int, default=None, help="use the first n training samples")
     p.add_argument("--test-subset", type=int, default=None, help="measure on the first n test samples")
     p.add_argument("--output", default=None, help=f"results/<timestamp>/ is created inside (default {d.output})")
+    p.add_argument("--workers", type=int, default=None,
+                   help="training processes of one thread each (default: the preset's; 1 = in this process)")
     p.add_argument("--no-sweep", action="store_true", help="skip the keep-ratio sweep")
     p.add_argument("--no-masks", action="store_true", help="skip the pruning-mask figure")
     p.set_defaults(func=_cmd_compare)

@@ -50,3 +50,24 @@ def test_prune_start_moves_the_first_pruning_stage():
         create_model("smolmamba_tiny", prune_start=1)  # 4 stages do not fit in blocks 1..3
     with pytest.raises(ValueError, match="u_norm"):
         create_model("smolmamba_tiny", u_norm="layer")
+
+
+def test_init_shifts_set_the_norms_and_open_the_gate():
+    """gate_bias / scan_out_bias / u_gain are where z_norm's shift, y_norm's shift and u's gain start; a
+    larger gate shift makes the gate's LIF fire more in the first training forward."""
+    ssm = create_model("smolmamba_tiny", gate_bias=0.7, scan_out_bias=-0.2, u_gain=1.3).blocks[1].mixer
+    assert torch.equal(ssm.z_norm.bias, torch.full_like(ssm.z_norm.bias, 0.7))
+    assert torch.equal(ssm.y_norm.bias, torch.full_like(ssm.y_norm.bias, -0.2))
+    assert torch.equal(ssm.u_norm.weight, torch.full_like(ssm.u_norm.weight, 1.3))
+
+    def gate_rate(gate_bias):
+        torch.manual_seed(0)
+        model = create_model("smolmamba_tiny", gate_bias=gate_bias).train()
+        rates = []
+        hook = model.blocks[0].mixer.z_lif.register_forward_hook(lambda m, i, out: rates.append(out.mean()))
+        with torch.no_grad():
+            model(example_input(model.cfg, 8, torch.Generator().manual_seed(0)))
+        hook.remove()
+        return float(rates[0])
+
+    assert gate_rate(0.0) < 0.06 < 0.15 < gate_rate(1.0)

@@ -18,7 +18,7 @@ from smolmamba.data.model_input import model_batches
 from smolmamba.energy import E_AC_PJ, E_MAC_PJ
 from smolmamba.experiments.config import CompareConfig
 from smolmamba.experiments.measure import measure
-from smolmamba.experiments.protocol import model_name, tune_and_train
+from smolmamba.experiments.protocol import model_name, tune_and_train_all
 from smolmamba.experiments.stats import mean_interval
 from smolmamba.io import write_csv_atomic, write_json_atomic, write_text_atomic
 from smolmamba.models import create_model
@@ -153,9 +153,10 @@ def run_compare(cfg: CompareConfig, log=print) -> Path:
     out = new_results_dir(cfg.output)
     log(f"results -> {out}")
     rows, sweep, lr_search, masks = [], [], [], {}
+    trained = tune_and_train_all([(d, r) for d in cfg.datasets for r in cfg.roles], cfg, out / "runs", log)
     for dataset in cfg.datasets:
         for role in cfg.roles:
-            runs, search = tune_and_train(role, dataset, cfg, out / "runs" / dataset, log)
+            runs, search = trained[(dataset, role)]
             lr_search += search
             for run in runs:
                 batches = test_batches(run.model, dataset, cfg)

@@ -37,6 +37,7 @@ class CompareConfig:
     train_subset: int | None = None  # first n training samples (quick runs)
     test_subset: int | None = None  # first n test samples for the measurements (quick runs)
     output: str = "results"  # results/<timestamp>/ is created inside
+    workers: int = 1  # training processes of one thread each; the runs of a round are independent
     sweep: bool = True  # keep-ratio sweep of SmolMamba
     masks: bool = True  # pruning-mask figure
 

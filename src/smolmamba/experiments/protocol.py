@@ -8,6 +8,7 @@ The rule is the same for every model:
    the peak lr the validation curve swings by 10-30 points, and a run stopped there is under-trained;
    the lr with the best validation top-1 wins (ties: the smaller lr);
 3. seeds 1 .. cfg.seeds-1 train at that lr under the same rule (seed 0's run is reused);
+   the runs of each round are independent, so cfg.workers processes of one thread train them side by side;
 4. each run's best-validation weights (its best/ checkpoint) are what `compare` measures on the test split.
 With val_fraction = 0 there is no validation split: one lr, a fixed number of epochs, the last weights.
 `compare --lr-from DIR` skips step 2: each model trains at the lr it picked in the earlier run DIR.
@@ -16,6 +17,7 @@ With val_fraction = 0 there is no validation split: one lr, a fixed number of ep
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import time
 from dataclasses import dataclass, field
@@ -115,23 +117,83 @@ def train_one(role: str, dataset: str, seed: int, cfg: CompareConfig, run_dir: P
                       validation_curve(run_dir) if validated else [])
 
 
+@dataclass(frozen=True)
+class RunJob:
+    """One training run of the protocol: a model (role) on a data set at one seed and lr."""
+
+    role: str
+    dataset: str
+    seed: int
+    lr: float
+    run_dir: Path
+
+
+def _train_job(job: RunJob, cfg: CompareConfig) -> TrainedRun:
+    """A worker process's run: one thread (two 1-thread runs beat one 2-thread run on small models);
+    the weights stay on disk and are read back by the parent (load_trained)."""
+    import torch
+
+    torch.set_num_threads(1)
+    run = train_one(job.role, job.dataset, job.seed, cfg, job.run_dir, lr=job.lr)
+    return dataclasses.replace(run, model=None)
+
+
+def load_trained(run: TrainedRun, validated: bool) -> TrainedRun:
+    """Fill in a worker's run with the weights it measured: best/ with a validation split, else last/."""
+    from smolmamba.train import checkpoint as ckpt
+
+    model, _ = ckpt.load_model(ckpt.resolve(run.run_dir / ("best" if validated else "last")))
+    return dataclasses.replace(run, model=model.eval())
+
+
+def train_jobs(jobs: list[RunJob], cfg: CompareConfig) -> list[TrainedRun]:
+    """Train every job, in order; with cfg.workers > 1 in that many processes of one thread each."""
+    if cfg.workers <= 1 or len(jobs) <= 1:
+        return [train_one(j.role, j.dataset, j.seed, cfg, j.run_dir, lr=j.lr) for j in jobs]
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    with ProcessPoolExecutor(min(cfg.workers, len(jobs)), mp_context=get_context("spawn")) as pool:
+        runs = list(pool.map(_train_job, jobs, [cfg] * len(jobs)))
+    return [load_trained(run, cfg.val_fraction > 0) for run in runs]
+
+
+def tune_and_train_all(pairs: list[tuple[str, str]], cfg: CompareConfig, runs_dir: Path, log=print
+                       ) -> dict[tuple[str, str], tuple[list[TrainedRun], list[dict]]]:
+    """(dataset, role) pairs -> {pair: (one TrainedRun per seed at the chosen lr, one lr-search row per lr)}.
+
+    Two rounds, each trained by train_jobs: seed 0 at every lr of every pair; then the other seeds at
+    each pair's chosen lr. runs_dir/<dataset>/<model>/ holds the runs."""
+    grids = {(dataset, role): lrs_to_try(model_name(role, dataset), dataset, cfg) for dataset, role in pairs}
+    first = [RunJob(role, dataset, 0, lr, runs_dir / dataset / model_name(role, dataset)
+                    / ("seed0" if len(lrs) == 1 else f"lr{lr:g}-seed0"))
+             for (dataset, role), lrs in grids.items() for lr in lrs]
+    seed0 = dict(zip([(j.dataset, j.role, j.lr) for j in first], train_jobs(first, cfg)))
+    chosen, searches = {}, {}
+    for (dataset, role), lrs in grids.items():
+        name = model_name(role, dataset)
+        candidates = {lr: seed0[(dataset, role, lr)] for lr in lrs}
+        searches[(dataset, role)] = [
+            {"dataset": dataset, "role": role, "model": name, "lr": lr, "val_top1": run.best_val_top1,
+             "epochs_run": run.epochs_run, "train_s": run.train_s} for lr, run in candidates.items()]
+        chosen[(dataset, role)] = max(sorted(candidates), key=lambda lr: candidates[lr].best_val_top1 or 0.0)
+        if len(lrs) > 1:
+            log(f"{dataset:14s} {name:28s} lr search (val top-1): "
+                + ", ".join(f"{r['lr']:g}: {r['val_top1']:.2f}%" for r in searches[(dataset, role)])
+                + f" -> lr {chosen[(dataset, role)]:g}")
+        elif cfg.lr_from:
+            log(f"{dataset:14s} {name:28s} lr {chosen[(dataset, role)]:g}, as picked in {cfg.lr_from}")
+    rest = [RunJob(role, dataset, seed, chosen[(dataset, role)],
+                   runs_dir / dataset / model_name(role, dataset) / f"seed{seed}")
+            for dataset, role in pairs for seed in range(1, cfg.seeds)]
+    later = dict(zip([(j.dataset, j.role, j.seed) for j in rest], train_jobs(rest, cfg)))
+    return {(dataset, role): ([seed0[(dataset, role, chosen[(dataset, role)])]]
+                              + [later[(dataset, role, seed)] for seed in range(1, cfg.seeds)],
+                              searches[(dataset, role)])
+            for dataset, role in pairs}
+
+
 def tune_and_train(role: str, dataset: str, cfg: CompareConfig, runs_dir: Path, log=print
                    ) -> tuple[list[TrainedRun], list[dict]]:
-    """-> (one TrainedRun per seed at the chosen lr, one lr-search row per lr tried)."""
-    name = model_name(role, dataset)
-    lrs = lrs_to_try(name, dataset, cfg)
-    candidates = {}
-    for lr in lrs:
-        tag = "seed0" if len(lrs) == 1 else f"lr{lr:g}-seed0"
-        candidates[lr] = train_one(role, dataset, 0, cfg, runs_dir / name / tag, lr=lr)
-    search = [{"dataset": dataset, "role": role, "model": name, "lr": lr, "val_top1": run.best_val_top1,
-               "epochs_run": run.epochs_run, "train_s": run.train_s} for lr, run in candidates.items()]
-    best_lr = max(sorted(candidates), key=lambda lr: candidates[lr].best_val_top1 or 0.0)
-    if len(lrs) > 1:
-        log(f"{dataset:14s} {name:28s} lr search (val top-1): "
-            + ", ".join(f"{r['lr']:g}: {r['val_top1']:.2f}%" for r in search) + f" -> lr {best_lr:g}")
-    elif cfg.lr_from:
-        log(f"{dataset:14s} {name:28s} lr {best_lr:g}, as picked in {cfg.lr_from}")
-    runs = [candidates[best_lr]] + [train_one(role, dataset, seed, cfg, runs_dir / name / f"seed{seed}", lr=best_lr)
-                                    for seed in range(1, cfg.seeds)]
-    return runs, search
+    """One pair of tune_and_train_all: (one TrainedRun per seed at the chosen lr, one lr-search row per lr)."""
+    return tune_and_train_all([(dataset, role)], cfg, runs_dir, log)[(dataset, role)]

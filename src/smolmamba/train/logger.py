@@ -18,12 +18,16 @@ def log(msg: str, enabled: bool = True) -> None:
 
 
 class MetricsLogger:
-    """Append one row per epoch; on resume, rows of the resumed epoch and later are dropped first."""
+    """Append one row per epoch; on resume, rows of the resumed epoch and later are dropped first; a fresh
+    run (resumed_epoch None) in a folder that holds an earlier run's metrics.csv starts it anew."""
 
     def __init__(self, run_dir: Path, resumed_epoch: int | None = None, tensorboard: bool = True):
         self.path = Path(run_dir) / "metrics.csv"
-        if resumed_epoch is not None and self.path.exists():
-            self._truncate(resumed_epoch)
+        if self.path.exists():
+            if resumed_epoch is None:
+                log(f"a fresh run in {run_dir}: the earlier run's metrics.csv is replaced "
+                    f"(resume=auto would have continued it)")
+            self._truncate(resumed_epoch or 0)
         self.writer = self._tensorboard(run_dir) if tensorboard else None
 
     @staticmethod
