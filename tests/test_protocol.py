@@ -22,7 +22,7 @@ def fake_trainer(monkeypatch, val_by_lr):
 
 def test_seed0_picks_the_lr_on_validation_and_is_reused(monkeypatch, tmp_path):
     calls = fake_trainer(monkeypatch, {1e-3: 80.0, 5e-3: 90.0, 1e-2: 85.0})
-    cfg = CompareConfig(lrs=(1e-3, 5e-3, 1e-2), seeds=3)
+    cfg = CompareConfig(lrs=(1e-3, 5e-3, 1e-2), picked_lrs={}, lr_from=None, seeds=3, workers=1)
     runs, search = protocol.tune_and_train("smolmamba", "digits", cfg, tmp_path, log=lambda _: None)
     assert [(r.seed, r.lr) for r in runs] == [(0, 5e-3), (1, 5e-3), (2, 5e-3)]
     assert calls == [(0, 1e-3, "lr0.001-seed0"), (0, 5e-3, "lr0.005-seed0"), (0, 1e-2, "lr0.01-seed0"),
@@ -33,14 +33,16 @@ def test_seed0_picks_the_lr_on_validation_and_is_reused(monkeypatch, tmp_path):
 
 def test_a_tie_goes_to_the_smaller_lr(monkeypatch, tmp_path):
     fake_trainer(monkeypatch, {2e-3: 90.0, 1e-2: 90.0})
-    runs, _ = protocol.tune_and_train("spikformer", "digits", CompareConfig(lrs=(1e-2, 2e-3), seeds=1), tmp_path,
+    cfg = CompareConfig(lrs=(1e-2, 2e-3), picked_lrs={}, lr_from=None, seeds=1, workers=1)
+    runs, _ = protocol.tune_and_train("spikformer", "digits", cfg, tmp_path,
                                       log=lambda _: None)
     assert [r.lr for r in runs] == [2e-3]
 
 
 def test_one_lr_means_no_search(monkeypatch, tmp_path):
     calls = fake_trainer(monkeypatch, {5e-3: 50.0})
-    runs, search = protocol.tune_and_train("smixer_dstsp", "nmnist_digits", CompareConfig(seeds=2), tmp_path)
+    cfg = CompareConfig(picked_lrs={}, lr_from=None, seeds=2, workers=1)
+    runs, search = protocol.tune_and_train("smixer_dstsp", "nmnist_digits", cfg, tmp_path)
     assert [c[2] for c in calls] == ["seed0", "seed1"] and len(search) == 1
     assert protocol.model_name("smixer_dstsp", "nmnist_digits") == "smixer_tiny_events"
 
@@ -71,6 +73,22 @@ def test_cli_flags_override_the_preset_and_defaults_keep_it(monkeypatch):
     assert cli.main(["compare"]) == 0 and seen[-1] == CompareConfig()
 
 
+def test_the_default_compare_trains_each_model_at_its_embedded_lr(monkeypatch, tmp_path):
+    from smolmamba.experiments.config import EMBEDDED_LRS
+
+    calls = fake_trainer(monkeypatch, {1e-2: 90.0, 2.5e-3: 80.0, 5e-3: 85.0})
+    quick = protocol_config("quick", workers=1)
+    for role, dataset in (("spikformer", "digits"), ("smolmamba", "nmnist_digits")):
+        runs, _ = protocol.tune_and_train(role, dataset, quick, tmp_path / "runs", log=lambda _: None)
+        assert {r.lr for r in runs} == {EMBEDDED_LRS[f"{dataset}/{protocol.model_name(role, dataset)}"]}
+    assert len(calls) == 2 * quick.seeds
+    unlisted = protocol.lrs_to_try("smolmamba_cifar", "digits", quick)
+    assert unlisted == quick.lrs  # a model the recipe does not list trains at the preset's lr
+    given = protocol_config("quick", lrs=(1e-3,))
+    assert (given.picked_lrs, given.lr_from, protocol.lrs_to_try("spikformer_tiny", "digits", given)) == (
+        {}, None, (1e-3,))
+
+
 def write_results(folder: Path, summary: list[dict]) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "results.json").write_text(json.dumps({"summary": summary}))
@@ -83,7 +101,7 @@ def test_lr_from_trains_each_model_at_the_lr_it_picked_before(monkeypatch, tmp_p
     picked = protocol.lrs_picked_in(earlier)
     assert picked == {"digits/smolmamba_tiny": 1e-2, "digits/spikformer_tiny": 2.5e-3}
     calls = fake_trainer(monkeypatch, {1e-2: 90.0, 2.5e-3: 80.0})
-    cfg = CompareConfig(lrs=(1e-3, 5e-3), picked_lrs=picked, lr_from="earlier", seeds=2)
+    cfg = CompareConfig(lrs=(1e-3, 5e-3), picked_lrs=picked, lr_from="earlier", seeds=2, workers=1)
     logged = []
     runs, search = protocol.tune_and_train("spikformer", "digits", cfg, tmp_path / "runs", log=logged.append)
     assert calls == [(0, 2.5e-3, "seed0"), (1, 2.5e-3, "seed1")]  # cfg.lrs ignored: no search
