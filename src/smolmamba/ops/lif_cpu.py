@@ -143,9 +143,25 @@ if numba is not None:
                     nxt[j] = g
 
 
+_numba_pool_started = False
+
+
 def _threads() -> None:
-    """Run on torch's intra-op thread count (the CLI and the benches set it)."""
-    n = min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)
+    """Run on torch's intra-op thread count (the CLI and the benches set it), and keep that count.
+
+    numba's OpenMP threading layer, when it starts its pool at the first parallel launch, sets the
+    process-wide OpenMP thread count (which torch's CPU ops read) to NUMBA_NUM_THREADS: a process set to
+    1 thread then ran torch on every core, and two such processes on 2 cores ran 18x slower than one.
+    So the pool is started here, once, and torch's count is put back."""
+    global _numba_pool_started
+    threads = torch.get_num_threads()
+    if not _numba_pool_started:
+        from numba.np.ufunc.parallel import _launch_threads
+
+        _launch_threads()
+        torch.set_num_threads(threads)
+        _numba_pool_started = True
+    n = min(threads, numba.config.NUMBA_NUM_THREADS)
     if numba.get_num_threads() != n:
         numba.set_num_threads(n)
 
