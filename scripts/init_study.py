@@ -28,8 +28,8 @@ from smolmamba.experiments.protocol import model_name, train_one
 from smolmamba.io import write_json_atomic
 from smolmamba.models import create_model
 
-CANDIDATES = {
-    "as built": {},
+CANDIDATES = {  # "as built": the model before this study (gate_bias 0.0); the default is now gate 1.0
+    "as built": dict(gate_bias=0.0),
     "gate 0.5": dict(gate_bias=0.5),
     "gate 1.0": dict(gate_bias=1.0),
     "gate 1.5": dict(gate_bias=1.5),
@@ -106,11 +106,28 @@ def main() -> None:
             write_json_atomic(path, {"epochs": args.epochs, "lr": args.lr, "runs": done})
             print(f"{name} {label:24s} seed {seed}: val " + " ".join(f"{v:.1f}" for v in run.val_curve)
                   + f" ({run.train_s:.0f} s)", flush=True)
-    for label in args.only or CANDIDATES:
-        runs = [r for r in done if r["candidate"] == label and r["model"] == name]
-        if runs:
-            per_epoch = [statistics.fmean(r["val_curve"][e] for r in runs) for e in range(len(runs[0]["val_curve"]))]
-            print(f"{label:24s} mean val by epoch: " + " ".join(f"{v:.1f}" for v in per_epoch))
+    print("\n".join(markdown_table(done, name)))
+
+
+def markdown_table(runs: list[dict], name: str) -> list[str]:
+    """Per candidate: validation top-1 after epochs 1, 3, 5 (mean ± sd over seeds), firing rates of the
+    mixer's LIFs at init and trained, energy per image (strict, paper) of the trained models."""
+    def stat(values):
+        return f"{statistics.fmean(values):.1f} ± {statistics.stdev(values) if len(values) > 1 else 0:.1f}"
+
+    lines = [f"{name}: validation top-1 % (mean ± sd over seeds), mixer firing rates, energy per image",
+             "", "| init | seeds | epoch 1 | epoch 3 | epoch 5 | z gate init / trained | scan out init / trained "
+             "| u init / trained | strict µJ | paper µJ | AC (M) |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for label in dict.fromkeys(r["candidate"] for r in runs if r["model"] == name):
+        rs = [r for r in runs if r["candidate"] == label and r["model"] == name]
+        at = lambda e: stat([r["val_curve"][e] for r in rs if len(r["val_curve"]) > e])  # noqa: E731
+        rate = lambda k: (f"{statistics.fmean(r['firing_init'][k] for r in rs):.3f} / "  # noqa: E731
+                          f"{statistics.fmean(r['firing_trained'][k] for r in rs):.3f}")
+        energy = lambda k: statistics.fmean(r["energy_trained"][k] for r in rs)  # noqa: E731
+        lines.append(f"| {label} | {len(rs)} | {at(0)} | {at(2)} | {at(4)} | {rate('mixer.z_lif')} | "
+                     f"{rate('mixer.y_lif')} | {rate('mixer.u_lif')} | {energy('strict_uj'):.2f} | "
+                     f"{energy('paper_uj'):.2f} | {energy('acs') / 1e6:.2f} |")
+    return lines
 
 
 if __name__ == "__main__":

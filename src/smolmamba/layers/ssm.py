@@ -74,7 +74,7 @@ class SSMVariant:
     z_gate: bool = True  # y * LIF(BN(z))
     y_spikes: bool = True  # BN -> LIF after the scan, so out_proj sees spikes
     dt_max: float = 0.1  # upper end of the log-uniform dt init (Mamba: 1e-3 .. 1e-1)
-    gate_bias: float = 0.0  # initial BatchNorm shift of z before the gate's LIF (opens the gate at init)
+    gate_bias: float = 1.0  # initial BatchNorm shift of z before the gate's LIF: 1.0 opens the gate (23 % firing)
     scan_out_bias: float = 0.0  # initial BatchNorm shift of the scan output before its LIF
     u_gain: float = 1.0  # initial ScaleNorm gain of u before the scan input's LIF
 

@@ -50,7 +50,7 @@ class ModelCfg:
     z_gate: bool = True  # gate the scan output by LIF(BN(z))
     y_spikes: bool = True  # BN -> LIF after the scan
     dt_max: float = 0.1  # dt init upper end (log-uniform from 1e-3)
-    gate_bias: float = 0.0  # init shift of BN(z) before the gate's LIF (docs/ARCHITECTURE.md, initialisation)
+    gate_bias: float = 1.0  # init shift of BN(z) before the gate's LIF (docs/ARCHITECTURE.md, initialisation)
     scan_out_bias: float = 0.0  # init shift of BN(scan output) before its LIF
     u_gain: float = 1.0  # init gain of ScaleNorm(u) before the scan input's LIF
     prune_start: int = 0  # first block that may start a pruning stage (0: the first block prunes)
