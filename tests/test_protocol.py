@@ -73,22 +73,6 @@ def test_cli_flags_override_the_preset_and_defaults_keep_it(monkeypatch):
     assert cli.main(["compare"]) == 0 and seen[-1] == CompareConfig()
 
 
-def test_the_default_compare_trains_each_model_at_its_embedded_lr(monkeypatch, tmp_path):
-    from smolmamba.experiments.config import EMBEDDED_LRS
-
-    calls = fake_trainer(monkeypatch, {1e-2: 90.0, 2.5e-3: 80.0, 5e-3: 85.0})
-    quick = protocol_config("quick", workers=1)
-    for role, dataset in (("spikformer", "digits"), ("smolmamba", "nmnist_digits")):
-        runs, _ = protocol.tune_and_train(role, dataset, quick, tmp_path / "runs", log=lambda _: None)
-        assert {r.lr for r in runs} == {EMBEDDED_LRS[f"{dataset}/{protocol.model_name(role, dataset)}"]}
-    assert len(calls) == 2 * quick.seeds
-    unlisted = protocol.lrs_to_try("smolmamba_cifar", "digits", quick)
-    assert unlisted == quick.lrs  # a model the recipe does not list trains at the preset's lr
-    given = protocol_config("quick", lrs=(1e-3,))
-    assert (given.picked_lrs, given.lr_from, protocol.lrs_to_try("spikformer_tiny", "digits", given)) == (
-        {}, None, (1e-3,))
-
-
 def write_results(folder: Path, summary: list[dict]) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "results.json").write_text(json.dumps({"summary": summary}))

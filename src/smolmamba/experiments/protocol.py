@@ -25,7 +25,7 @@ from pathlib import Path
 
 from torch import nn
 
-from smolmamba.experiments.config import EMBEDDED_LRS_SOURCE, EVENT_DATASETS, ROLES, CompareConfig
+from smolmamba.experiments.config import EVENT_DATASETS, ROLES, CompareConfig
 
 
 @dataclass
@@ -81,8 +81,6 @@ def lrs_to_try(name: str, dataset: str, cfg: CompareConfig) -> tuple[float, ...]
     if not cfg.lr_from:
         return cfg.lrs
     key = f"{dataset}/{name}"
-    if key not in cfg.picked_lrs and cfg.lr_from == EMBEDDED_LRS_SOURCE:  # a model the embedded recipe lacks
-        return cfg.lrs
     if key not in cfg.picked_lrs:
         raise ValueError(f"--lr-from {cfg.lr_from} has no lr for {key} (it has {sorted(cfg.picked_lrs)}); "
                          "compare only those, or pass --lr")
