@@ -57,7 +57,8 @@ def test_shipped_configs(path):
     cfg = load_config(path, ["data_root=/data"] if "???" in text else [])
     m = model_cfg(cfg.model, **cfg.model_overrides)
     spec = DATASETS[cfg.dataset]
-    assert spec.num_classes == m.num_classes and spec.in_chans == m.in_chans
+    # a folder dataset (imagenet) reads classes and channels from the data: the config matrix checks those
+    assert spec.num_classes in (None, m.num_classes) and spec.in_chans in (None, m.in_chans)
     assert (spec.kind == "events") == m.events
 
 
