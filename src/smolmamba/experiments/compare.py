@@ -153,9 +153,12 @@ def run_compare(cfg: CompareConfig, log=print) -> Path:
     out = new_results_dir(cfg.output)
     log(f"results -> {out}")
     rows, sweep, lr_search, masks = [], [], [], {}
-    trained = tune_and_train_all([(d, r) for d in cfg.datasets for r in cfg.roles], cfg, out / "runs", log)
-    for dataset in cfg.datasets:
-        for role in cfg.roles:
+    pairs = [(d, r) for d in cfg.datasets for r in cfg.roles]
+    # in one process each model is measured as soon as it is trained; workers share one pool for all
+    groups = [pairs] if cfg.workers > 1 else [[pair] for pair in pairs]
+    for group in groups:
+        trained = tune_and_train_all(group, cfg, out / "runs", log)
+        for dataset, role in group:
             runs, search = trained[(dataset, role)]
             lr_search += search
             for run in runs:

@@ -129,8 +129,8 @@ class RunJob:
 
 
 def _train_job(job: RunJob, cfg: CompareConfig) -> TrainedRun:
-    """A worker process's run: one thread (two 1-thread runs beat one 2-thread run on small models);
-    the weights stay on disk and are read back by the parent (load_trained)."""
+    """A worker process's run on one thread, so the workers share the cores; the weights stay on disk and
+    are read back by the parent (load_trained)."""
     import torch
 
     torch.set_num_threads(1)
