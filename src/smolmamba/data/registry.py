@@ -18,9 +18,13 @@ from .images import CIFAR_MEAN, CIFAR_STD, Cifar, folder_channels, image_folder
 from .neuromorphic_digits import NeuromorphicDigits, SaccadeDvsCfg
 from .transforms import digits_train_transform, image_eval_transform, image_train_transform
 
-# ImageNet's per-channel statistics taken to luma (ITU-R 601: 0.299 R + 0.587 G + 0.114 B), for grey folders
-GREY_MEAN = (0.299 * IMAGENET_DEFAULT_MEAN[0] + 0.587 * IMAGENET_DEFAULT_MEAN[1] + 0.114 * IMAGENET_DEFAULT_MEAN[2],)
-GREY_STD = (0.299 * IMAGENET_DEFAULT_STD[0] + 0.587 * IMAGENET_DEFAULT_STD[1] + 0.114 * IMAGENET_DEFAULT_STD[2],)
+
+def _luma(rgb: tuple[float, float, float]) -> tuple[float]:
+    """Per-channel RGB statistics -> one grey channel (ITU-R 601: 0.299 R + 0.587 G + 0.114 B)."""
+    return (0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2],)
+
+
+GREY_MEAN, GREY_STD = _luma(IMAGENET_DEFAULT_MEAN), _luma(IMAGENET_DEFAULT_STD)  # for grey folders
 
 
 @dataclasses.dataclass(frozen=True)
