@@ -3,7 +3,8 @@ import json
 import pytest
 
 from smolmamba.cli import main
-from smolmamba.experiments.compare import markdown_table, summarise
+from smolmamba.experiments.compare import markdown_table
+from smolmamba.experiments.records import RunRow, summarise
 
 
 def fake_row(role, dataset, seed, top1, energy):
@@ -16,13 +17,14 @@ def fake_row(role, dataset, seed, top1, energy):
 def test_summary_means_spreads_and_energy_ratios():
     rows = [fake_row("smolmamba", "d", s, acc, 2.0) for s, acc in enumerate((90.0, 92.0))]
     rows += [fake_row("spikformer", "d", 0, 91.0, 5.0), fake_row("spiking_mamba", "d", 0, 89.0, 3.0)]
-    summary = {r["role"]: r for r in summarise(rows)}
+    comparison = summarise([RunRow.from_json(r) for r in rows])
+    summary = {r.role: r for r in comparison.rows}
     smol = summary["smolmamba"]
-    assert smol["top1_mean"] == pytest.approx(91.0) and smol["top1_std"] == pytest.approx(2 ** 0.5)
-    assert smol["energy_ratio_vs_spikformer"] == pytest.approx(2.5)
-    assert smol["energy_ratio_vs_spiking_mamba"] == pytest.approx(1.5)
-    assert summary["spikformer"]["energy_ratio_vs_spikformer"] == pytest.approx(1.0)
-    assert "| d | smolmamba |" in markdown_table(list(summary.values()))
+    assert smol.top1_mean == pytest.approx(91.0) and smol.top1_std == pytest.approx(2 ** 0.5)
+    assert comparison.energy_ratio(smol, "spikformer") == pytest.approx(2.5)
+    assert comparison.energy_ratio(smol, "spiking_mamba") == pytest.approx(1.5)
+    assert comparison.energy_ratio(summary["spikformer"], "spikformer") == pytest.approx(1.0)
+    assert "| d | smolmamba |" in markdown_table(comparison)
 
 
 @pytest.mark.slow
@@ -39,7 +41,7 @@ def test_compare_ablate_and_report_end_to_end(tmp_path, capsys):
     assert smol["energy_ratio_vs_spikformer"] > 0 and smol["energy_uj"] > 0
     assert data["complete"] and smol["epochs_run"] == [1] and 0 <= smol["val_top1_mean"] <= 100
     assert len(data["keep_ratio_sweep"]) == 6
-    for name in ("results.csv", "results.md", "accuracy_vs_energy.png", "keep_ratio_sweep.png",
+    for name in ("results.csv", "results.md", "claims.md", "accuracy_vs_energy.png", "keep_ratio_sweep.png",
                  "pruning_masks_digits.png"):
         assert (folder / name).stat().st_size > 0, name
 

@@ -27,8 +27,8 @@ def test_seed0_picks_the_lr_on_validation_and_is_reused(monkeypatch, tmp_path):
     assert [(r.seed, r.lr) for r in runs] == [(0, 5e-3), (1, 5e-3), (2, 5e-3)]
     assert calls == [(0, 1e-3, "lr0.001-seed0"), (0, 5e-3, "lr0.005-seed0"), (0, 1e-2, "lr0.01-seed0"),
                      (1, 5e-3, "seed1"), (2, 5e-3, "seed2")]
-    assert [(r["lr"], r["val_top1"]) for r in search] == [(1e-3, 80.0), (5e-3, 90.0), (1e-2, 85.0)]
-    assert {r["model"] for r in search} == {"smolmamba_tiny"}
+    assert [(r.lr, r.val_top1) for r in search] == [(1e-3, 80.0), (5e-3, 90.0), (1e-2, 85.0)]
+    assert {r.model for r in search} == {"smolmamba_tiny"}
 
 
 def test_a_tie_goes_to_the_smaller_lr(monkeypatch, tmp_path):
@@ -89,7 +89,7 @@ def test_lr_from_trains_each_model_at_the_lr_it_picked_before(monkeypatch, tmp_p
     logged = []
     runs, search = protocol.tune_and_train("spikformer", "digits", cfg, tmp_path / "runs", log=logged.append)
     assert calls == [(0, 2.5e-3, "seed0"), (1, 2.5e-3, "seed1")]  # cfg.lrs ignored: no search
-    assert [r["lr"] for r in search] == [2.5e-3] and "as picked in earlier" in logged[0]
+    assert [r.lr for r in search] == [2.5e-3] and "as picked in earlier" in logged[0]
     with pytest.raises(ValueError, match="no lr for digits/smixer_tiny"):
         protocol.tune_and_train("smixer_dstsp", "digits", cfg, tmp_path / "runs")
 

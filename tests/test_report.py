@@ -2,11 +2,12 @@ import json
 
 import pytest
 
-from smolmamba.experiments.ablate import ablations_markdown, seed_means
-from smolmamba.experiments.compare import summarise
+from smolmamba.experiments.ablation_tables import ablations_markdown, seed_means
+from smolmamba.experiments.claims import ablation_claims, claims_table
 from smolmamba.experiments.plateau import PlateauCheck, check_runs, last_gain, plateau_lines
 from smolmamba.experiments.protocol import validation_curve
-from smolmamba.experiments.report import claims, read_ablations, write_results_page
+from smolmamba.experiments.records import CompareResults, RunRow, summarise
+from smolmamba.experiments.report import read_ablations, write_results_page
 from smolmamba.train.logger import MetricsLogger
 
 
@@ -24,11 +25,16 @@ def test_reached_uses_the_margin_and_trusts_early_stopping():
     assert PlateauCheck("a", False, None).reached(1.0) is None
 
 
+def run_row(model, seed, early_stopped, val_curve):
+    return RunRow.from_json({"dataset": "d", "role": model, "model": model, "seed": seed, "early_stopped": early_stopped,
+                             "val_curve": val_curve, "top1": 50.0, "params": 1, "mean_firing_rate": 0.1,
+                             "tokens_per_stage": [4], "macs": 1.0, "acs": 1.0, "energy_uj": 1.0,
+                             "energy_uj_paper": 1.0, "img_per_s": 1.0})
+
+
 def test_plateau_lines_count_each_kind_and_name_the_climbers():
-    runs = [{"model": "m", "seed": 0, "early_stopped": True, "val_curve": [1.0, 2.0]},
-            {"model": "m", "seed": 1, "early_stopped": False, "val_curve": [50.0, 90.0, 90.5, 90.0]},
-            {"model": "p", "seed": 0, "early_stopped": False, "val_curve": [50.0, 80.0, 85.0, 88.0]},
-            {"model": "p", "seed": 1, "early_stopped": False}]
+    runs = [run_row("m", 0, True, [1.0, 2.0]), run_row("m", 1, False, [50.0, 90.0, 90.5, 90.0]),
+            run_row("p", 0, False, [50.0, 80.0, 85.0, 88.0]), run_row("p", 1, False, None)]
     assert [c.label for c in check_runs(runs, 2)] == ["m seed 0", "m seed 1", "p seed 0", "p seed 1"]
     first, climbing, unknown = plateau_lines(runs, 2, 1.0)
     assert "1 of 4 runs stopped" in first and "1 hit the epoch cap" in first
@@ -65,7 +71,8 @@ def fake_results(dataset, top1, complete=True):
             for seed in (0, 1)]
     config = {"protocol": "full", "datasets": ["digits", "nmnist_digits"], "seeds": 2, "batch_size": 8,
               "augment": False, "val_fraction": 0.15, "patience": 1, "epochs": 3, "lrs": [5e-3]}
-    return {"config": config, "runs": rows, "summary": summarise(rows), "elapsed_s": 5.0, "torch": "x",
+    return {"config": config, "runs": rows, "summary": summarise([RunRow.from_json(r) for r in rows]).to_json(),
+            "elapsed_s": 5.0, "torch": "x",
             "complete": complete, "energy_pj": {"mac": 4.6, "ac": 0.9}}
 
 
@@ -94,7 +101,7 @@ def test_an_ablations_file_without_keys_is_refused_with_the_fix(tmp_path):
         {"study": "alignment", "key": k, "setting": "shown label", "top1": t, "energy_uj": 1.0,
          "tokens_per_stage": [4]} for k, t in (("aligned_finetuned", 80.0), ("naive_finetuned", 70.0))]}))
     rows, cfg = read_ablations(path)
-    (line,) = [x for x in claims([], rows, cfg["finetune_epochs"]) if "fine-tuning" in x]
+    (line,) = [x for x in claims_table(ablation_claims(rows, cfg["finetune_epochs"])) if "fine-tuning" in x]
     assert "80.00% aligned vs 70.00% naive | held |" in line  # found by key although the label says nothing
 
 
@@ -130,12 +137,12 @@ def test_energy_at_equal_accuracy_takes_the_cheapest_setting_within_the_margin()
     reference = state_row("spikformer_reference", 95.0, 18.0, 12.0)
     rows = [state_row("n1_e1", 90.0, 6.0, 3.0),  # cheapest, but 5 points worse: not at equal accuracy
             state_row("n2_e1", 94.5, 10.0, 7.0), state_row("n16_e2", 96.0, 40.0, 11.0), reference]
-    (line,) = [x for x in claims([], rows) if "at equal accuracy" in x]
+    (line,) = [x for x in claims_table(ablation_claims(rows)) if "at equal accuracy" in x]
     assert "n2_e1: 94.50% vs 95.00%, 1.80x strict (1.71x paper) | strict: held; paper: held |" in line
     rows[1] = state_row("n2_e1", 93.0, 10.0, 7.0)
-    (line,) = [x for x in claims([], rows) if "at equal accuracy" in x]
+    (line,) = [x for x in claims_table(ablation_claims(rows)) if "at equal accuracy" in x]
     assert "n16_e2: 96.00% vs 95.00%, 0.45x strict (1.09x paper) | strict: did **not** hold" in line
-    (line,) = [x for x in claims([], rows[:2] + [reference]) if "at equal accuracy" in x]
+    (line,) = [x for x in claims_table(ablation_claims(rows[:2] + [reference])) if "at equal accuracy" in x]
     assert "no setting within 1 point" in line and line.endswith("did **not** hold |")
 
 
@@ -170,9 +177,9 @@ def test_the_setting_names_the_earlier_run_the_lrs_came_from():
     from smolmamba.experiments.report import setting_text
 
     data = fake_results("digits", 90.0)
-    assert "lr 0.005; " in setting_text(data)
+    assert "lr 0.005; " in setting_text(CompareResults.from_json(data))
     data["config"]["lr_from"] = "compare-full-digits-20261202"
-    text = setting_text(data)
+    text = setting_text(CompareResults.from_json(data))
     assert "lr as picked on validation in the earlier run `compare-full-digits-20261202`" in text
     assert "lr 0.005; " not in text
 
@@ -181,6 +188,7 @@ def test_the_setting_says_from_where_patience_counts():
     from smolmamba.experiments.report import setting_text
 
     data = fake_results("digits", 90.0)
-    assert "counted from" not in setting_text(data)  # results written before patience_from existed
+    assert "counted from" not in setting_text(CompareResults.from_json(data))  # results written before patience_from existed
     data["config"]["patience_from"] = 0.5
-    assert "1 epochs without a new best validation top-1 counted from 50% of its lr schedule" in setting_text(data)
+    assert "1 epochs without a new best validation top-1 counted from 50% of its lr schedule" in setting_text(
+        CompareResults.from_json(data))

@@ -41,7 +41,10 @@ def _cmd_ablate(args: argparse.Namespace) -> int:
 def _cmd_report(args: argparse.Namespace) -> int:
     from smolmamba.experiments.report import write_results_page
 
-    print(f"wrote {write_results_page(args.compare_dirs, args.ablations, args.out)}")
+    reference = args.reference_out and Path(args.reference_out)
+    print(f"wrote {write_results_page(args.compare_dirs, args.ablations, args.out, reference)}")
+    if reference:
+        print(f"wrote {reference}")
     return 0
 
 
@@ -177,4 +180,7 @@ def add_experiment_commands(sub: argparse._SubParsersAction) -> None:
                    help="compare results folders, e.g. one per data set; their tables are joined")
     p.add_argument("--ablations", nargs="+", default=[], help="ablate results folders (one per study group)")
     p.add_argument("--out", default="docs/RESULTS.md")
+    p.add_argument("--reference-out", default=None, metavar="JSON",
+                   help="also write the claims' verdicts and each model's top-1 for the quick `compare` to set "
+                        "its own beside (the shipped one: src/smolmamba/experiments/full_protocol_reference.json)")
     p.set_defaults(func=_cmd_report)

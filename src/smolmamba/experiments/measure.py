@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from smolmamba.energy import EnergyMeter
+from smolmamba.experiments.records import Measurement
 from smolmamba.models import count_parameters, tokens_per_stage
 
 THROUGHPUT_BATCH = 64  # images per timed forward (the first test batch is cut to this)
@@ -38,24 +39,15 @@ def throughput(model: nn.Module, x: torch.Tensor, repeats: int = 3) -> float:
 
 
 @torch.no_grad()
-def measure(model: nn.Module, batches: list[tuple[torch.Tensor, torch.Tensor]]) -> dict:
+def measure(model: nn.Module, batches: list[tuple[torch.Tensor, torch.Tensor]]) -> Measurement:
     """Everything `compare` reports for one trained model, measured on `batches` in one pass."""
     model.eval()
     with EnergyMeter(model) as meter:
         acc = accuracy(model, batches)
     strict, paper = meter.report("strict"), meter.report("paper")
-    return {
-        "top1": acc,
-        "test_images": sum(len(y) for _, y in batches),
-        "params": count_parameters(model),
-        "mean_firing_rate": strict.totals["mean_firing_rate"],
-        "tokens_per_stage": tokens_per_stage(model, batches[0][0]),
-        "macs": strict.totals["macs"],
-        "acs": strict.totals["acs"],
-        "energy_uj": strict.totals["energy_uj"],
-        "energy_uj_paper": paper.totals["energy_uj"],
-        "macs_paper": paper.totals["macs"],
-        "acs_paper": paper.totals["acs"],
-        "energy_by_kind": strict.totals["by_kind"],
-        "img_per_s": throughput(model, batches[0][0][:THROUGHPUT_BATCH]),
-    }
+    return Measurement(
+        top1=acc, params=count_parameters(model), mean_firing_rate=strict.totals["mean_firing_rate"],
+        tokens_per_stage=tuple(tokens_per_stage(model, batches[0][0])), macs=strict.totals["macs"],
+        acs=strict.totals["acs"], energy_uj=strict.totals["energy_uj"], energy_uj_paper=paper.totals["energy_uj"],
+        img_per_s=throughput(model, batches[0][0][:THROUGHPUT_BATCH]), test_images=sum(len(y) for _, y in batches),
+        macs_paper=paper.totals["macs"], acs_paper=paper.totals["acs"], energy_by_kind=strict.totals["by_kind"])

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from smolmamba.experiments.records import RunRow
+
 
 @dataclass(frozen=True)
 class PlateauCheck:
@@ -32,13 +34,12 @@ def last_gain(curve: list[float], window: int) -> float | None:
     return max(curve[-window:]) - max(curve[:-window])
 
 
-def check_runs(runs: list[dict], window: int) -> list[PlateauCheck]:
-    """One check per compare run record (fields model, seed, early_stopped, val_curve)."""
-    return [PlateauCheck(f"{r['model']} seed {r['seed']}", bool(r.get("early_stopped")),
-                         last_gain(r.get("val_curve") or [], window)) for r in runs]
+def check_runs(runs: list[RunRow], window: int) -> list[PlateauCheck]:
+    """One check per compare run."""
+    return [PlateauCheck(r.label(), r.early_stopped, last_gain(list(r.val_curve), window)) for r in runs]
 
 
-def plateau_lines(runs: list[dict], window: int, margin: float) -> list[str]:
+def plateau_lines(runs: list[RunRow], window: int, margin: float) -> list[str]:
     """Markdown sentences: how many runs reached their plateau, and which did not (with their late gain)."""
     checks = check_runs(runs, window)
     stopped = [c for c in checks if c.early_stopped]

@@ -10,6 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
+from smolmamba.experiments.records import Comparison, SweepPoint  # noqa: E402
 from smolmamba.io import atomic_path  # noqa: E402
 
 
@@ -19,13 +20,13 @@ def _save(fig, path: Path) -> None:
     plt.close(fig)
 
 
-def accuracy_vs_energy(summary: list[dict], rows: list[dict], path: Path) -> None:
+def accuracy_vs_energy(comparison: Comparison, path: Path) -> None:
     """One point per model and data set, error bars over seeds (strict energy convention)."""
-    datasets = sorted({r["dataset"] for r in summary})
+    datasets = sorted(comparison.datasets())
     fig, axes = plt.subplots(1, len(datasets), figsize=(5.5 * len(datasets), 4.2), squeeze=False)
     for ax, dataset in zip(axes[0], datasets):
-        for r in (r for r in summary if r["dataset"] == dataset):
-            ax.errorbar(r["energy_uj"], r["top1_mean"], yerr=r["top1_std"], fmt="o", capsize=4, label=r["model"])
+        for r in (r for r in comparison.rows if r.dataset == dataset):
+            ax.errorbar(r.energy_uj, r.top1_mean, yerr=r.top1_std, fmt="o", capsize=4, label=r.model)
         ax.set_xlabel("energy per image, µJ (strict)")
         ax.set_ylabel("top-1 accuracy, %")
         ax.set_title(dataset)
@@ -34,18 +35,18 @@ def accuracy_vs_energy(summary: list[dict], rows: list[dict], path: Path) -> Non
     _save(fig, path)
 
 
-def keep_ratio_sweep(points: list[dict], path: Path) -> None:
+def keep_ratio_sweep(points: list[SweepPoint], path: Path) -> None:
     """Accuracy and energy against the mean keep ratio (zero-shot on the trained SmolMamba)."""
-    datasets = sorted({p["dataset"] for p in points})
+    datasets = sorted({p.dataset for p in points})
     fig, axes = plt.subplots(1, len(datasets), figsize=(5.5 * len(datasets), 4.2), squeeze=False)
     for ax, dataset in zip(axes[0], datasets):
-        pts = sorted((p for p in points if p["dataset"] == dataset), key=lambda p: p["mean_keep"])
-        keep = [p["mean_keep"] for p in pts]
-        ax.plot(keep, [p["top1"] for p in pts], "o-", color="tab:blue")
+        pts = sorted((p for p in points if p.dataset == dataset), key=lambda p: p.mean_keep)
+        keep = [p.mean_keep for p in pts]
+        ax.plot(keep, [p.top1 for p in pts], "o-", color="tab:blue")
         ax.set_xlabel("mean keep ratio over stages")
         ax.set_ylabel("top-1 accuracy, %", color="tab:blue")
         twin = ax.twinx()
-        twin.plot(keep, [p["energy_uj"] for p in pts], "s--", color="tab:red")
+        twin.plot(keep, [p.energy_uj for p in pts], "s--", color="tab:red")
         twin.set_ylabel("energy per image, µJ (strict)", color="tab:red")
         ax.set_title(f"{dataset}: keep-ratio sweep")
         ax.grid(alpha=0.3)

@@ -26,6 +26,7 @@ from pathlib import Path
 from torch import nn
 
 from smolmamba.experiments.config import EVENT_DATASETS, ROLES, CompareConfig
+from smolmamba.experiments.records import LrSearchRow, Measurement, RunRow
 
 
 @dataclass
@@ -42,11 +43,10 @@ class TrainedRun:
     run_dir: Path
     val_curve: list[float] = field(default_factory=list)  # validation top-1 per epoch (empty without a split)
 
-    def record(self) -> dict:
-        """The JSON-ready part (no weights)."""
-        return {"lr": self.lr, "seed": self.seed, "train_s": self.train_s, "epochs_run": self.epochs_run,
-                "best_val_top1": self.best_val_top1, "early_stopped": self.early_stopped,
-                "val_curve": self.val_curve}
+    def row(self, dataset: str, role: str, measured: Measurement) -> RunRow:
+        """This run's record (no weights) with what its weights measured."""
+        return RunRow(dataset, role, model_name(role, dataset), self.seed, self.lr, self.train_s, self.epochs_run,
+                      self.best_val_top1, self.early_stopped, tuple(self.val_curve), measured)
 
 
 def validation_curve(run_dir: Path) -> list[float]:
@@ -68,7 +68,7 @@ def lrs_picked_in(results_dir: Path) -> dict[str, float]:
     if not path.is_file():
         raise FileNotFoundError(f"--lr-from {results_dir}: no results.json there; pass a folder written by "
                                 "`smolmamba compare` (results/<timestamp>/)")
-    summary = json.loads(path.read_text()).get("summary") or []
+    summary = json.loads(path.read_text()).get("summary") or []  # only three keys are read: any version's file
     picked = {f"{row['dataset']}/{row['model']}": row["lr"] for row in summary if row.get("lr") is not None}
     if not picked:
         raise ValueError(f"--lr-from {results_dir}: its results.json records no lr per model; "
@@ -159,7 +159,7 @@ def train_jobs(jobs: list[RunJob], cfg: CompareConfig) -> list[TrainedRun]:
 
 
 def tune_and_train_all(pairs: list[tuple[str, str]], cfg: CompareConfig, runs_dir: Path, log=print
-                       ) -> dict[tuple[str, str], tuple[list[TrainedRun], list[dict]]]:
+                       ) -> dict[tuple[str, str], tuple[list[TrainedRun], list[LrSearchRow]]]:
     """(dataset, role) pairs -> {pair: (one TrainedRun per seed at the chosen lr, one lr-search row per lr)}.
 
     Two rounds, each trained by train_jobs: seed 0 at every lr of every pair; then the other seeds at
@@ -173,13 +173,12 @@ def tune_and_train_all(pairs: list[tuple[str, str]], cfg: CompareConfig, runs_di
     for (dataset, role), lrs in grids.items():
         name = model_name(role, dataset)
         candidates = {lr: seed0[(dataset, role, lr)] for lr in lrs}
-        searches[(dataset, role)] = [
-            {"dataset": dataset, "role": role, "model": name, "lr": lr, "val_top1": run.best_val_top1,
-             "epochs_run": run.epochs_run, "train_s": run.train_s} for lr, run in candidates.items()]
+        searches[(dataset, role)] = [LrSearchRow(dataset, role, name, lr, run.best_val_top1, run.epochs_run,
+                                                 run.train_s) for lr, run in candidates.items()]
         chosen[(dataset, role)] = max(sorted(candidates), key=lambda lr: candidates[lr].best_val_top1 or 0.0)
         if len(lrs) > 1:
             log(f"{dataset:14s} {name:28s} lr search (val top-1): "
-                + ", ".join(f"{r['lr']:g}: {r['val_top1']:.2f}%" for r in searches[(dataset, role)])
+                + ", ".join(f"{r.lr:g}: {r.val_top1:.2f}%" for r in searches[(dataset, role)])
                 + f" -> lr {chosen[(dataset, role)]:g}")
         elif cfg.lr_from:
             log(f"{dataset:14s} {name:28s} lr {chosen[(dataset, role)]:g}, as picked in {cfg.lr_from}")
@@ -194,6 +193,6 @@ def tune_and_train_all(pairs: list[tuple[str, str]], cfg: CompareConfig, runs_di
 
 
 def tune_and_train(role: str, dataset: str, cfg: CompareConfig, runs_dir: Path, log=print
-                   ) -> tuple[list[TrainedRun], list[dict]]:
+                   ) -> tuple[list[TrainedRun], list[LrSearchRow]]:
     """One pair of tune_and_train_all: (one TrainedRun per seed at the chosen lr, one lr-search row per lr)."""
     return tune_and_train_all([(dataset, role)], cfg, runs_dir, log)[(dataset, role)]

@@ -7,10 +7,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from smolmamba.experiments.ablate import SPIKFORMER_REFERENCE, seed_means
+from smolmamba.experiments.claims import MARGIN, ablation_claims, claims_table, comparison_claims, write_reference
 from smolmamba.experiments.compare import markdown_table
 from smolmamba.experiments.plateau import plateau_lines
-from smolmamba.experiments.stats import Interval, paired_difference, verdict
+from smolmamba.experiments.records import CompareResults, Comparison, LrSearchRow
 from smolmamba.io import write_text_atomic
 
 FULL_SCALE = """\
@@ -26,154 +26,55 @@ The estimates scale the published training budgets of Spikformer; measure your o
 multiply before booking a cluster."""
 
 
-MARGIN = 1.0  # accuracy points: the non-inferiority margin; single-run ablation gaps below it are noise
-
-
-def _verdict(ok: bool | None) -> str:
-    return "not measured" if ok is None else ("held" if ok else "did **not** hold")
-
-
-def _better(diff: float) -> str:
-    """Verdict for 'A is more accurate than B' from the gap in points (single-run ablations)."""
-    if abs(diff) <= MARGIN:
-        return f"not shown (gap within {MARGIN:g} point)"
-    return _verdict(diff > 0)
-
-
-def _paired(a: dict, b: dict) -> Interval:
-    """Per-seed paired difference of top-1 (a - b); results files without per-seed values give n = 1."""
-    if "top1_by_seed" in a and "top1_by_seed" in b:
-        return paired_difference({int(k): v for k, v in a["top1_by_seed"].items()},
-                                 {int(k): v for k, v in b["top1_by_seed"].items()})
-    d = a["top1_mean"] - b["top1_mean"]
-    return Interval(d, d, d, 1)
-
-
-def _diff_text(d: Interval) -> str:
-    if d.n < 2:
-        return f"{d.mean:+.2f} points (1 seed: no interval)"
-    return f"{d.mean:+.2f} points, 95 % interval {d.lo:+.2f} to {d.hi:+.2f} over {d.n} paired seeds"
-
-
-def claims(summary: list[dict], ablations: list[dict], finetune_epochs: int | None = None) -> list[str]:
-    """One table row per claim and data set."""
-    lines = ["| claim (seed) | data | measured | verdict |", "|---|---|---|---|"]
-    by = {(r["dataset"], r["role"]): r for r in summary}
-    for dataset in dict.fromkeys(r["dataset"] for r in summary):
-        smol = by.get((dataset, "smolmamba"))
-        if smol is None:
-            continue
-        for peer, label in (("spikformer", "spiking Transformer"), ("spiking_mamba", "Spiking Mamba variant")):
-            ratio, paper = smol.get(f"energy_ratio_vs_{peer}"), smol.get(f"energy_ratio_vs_{peer}_paper")
-            if ratio is None:
-                continue
-            lines.append(f"| >= 1.5x lower energy than the {label} (000/001) | {dataset} | "
-                         f"{ratio:.2f}x strict, {paper:.2f}x paper convention | strict: {_verdict(ratio >= 1.5)}; "
-                         f"paper: {_verdict(paper >= 1.5)} |")
-            other = by[(dataset, peer)]
-            diff = _paired(smol, other)  # non-inferiority: held when the interval excludes -MARGIN
-            lines.append(f"| equal or better accuracy than the {label} (000/001; within {MARGIN:g} point) | "
-                         f"{dataset} | {smol['top1_mean']:.2f}% vs {other['top1_mean']:.2f}% ({_diff_text(diff)}) | "
-                         f"{verdict(diff, -MARGIN)} |")
-        naive = by.get((dataset, "smolmamba_naive"))
-        if naive is not None:
-            diff = _paired(smol, naive)
-            lines.append(f"| alignment beats naive pruning after training (004 Table 4) | {dataset} | "
-                         f"{smol['top1_mean']:.2f}% vs {naive['top1_mean']:.2f}% ({_diff_text(diff)}) | "
-                         f"{verdict(diff)} |")
-    rows = {(r["study"], r["key"]): r for r in ablations}
-    aligned, naive = rows.get(("alignment", "aligned_zero_shot")), rows.get(("alignment", "naive_zero_shot"))
-    if aligned and naive:
-        lines.append(f"| alignment rescues zero-shot pruning (004 Fig. 2) | ablation | {aligned['top1']:.2f}% "
-                     f"aligned vs {naive['top1']:.2f}% naive | {_better(aligned['top1'] - naive['top1'])} |")
-    aligned, naive = rows.get(("alignment", "aligned_finetuned")), rows.get(("alignment", "naive_finetuned"))
-    if aligned and naive:
-        lines.append(f"| alignment beats naive pruning after fine-tuning {finetune_epochs} epoch(s) (004 Table 4) | "
-                     f"ablation | {aligned['top1']:.2f}% aligned vs {naive['top1']:.2f}% naive | "
-                     f"{_better(aligned['top1'] - naive['top1'])} |")
-    siv, high, rnd = (rows.get(("pruner", n)) for n in ("siv", "high_siv", "random"))
-    if siv and high and rnd:
-        ok = siv["top1"] > high["top1"] + MARGIN and siv["top1"] > rnd["top1"] + MARGIN
-        lines.append(f"| pruning low-SIV tokens beats high-SIV and random (003) | ablation | SIV {siv['top1']:.2f}%, "
-                     f"least-active kept {high['top1']:.2f}%, random {rnd['top1']:.2f}% | {_verdict(ok)} |")
-    state = seed_means([r for r in ablations if r["study"] == "state"])
-    reference = next((r for r in state if r["key"] == SPIKFORMER_REFERENCE), None)
-    if reference is not None:
-        lines.append(equal_accuracy_claim([r for r in state if r is not reference], reference))
-    return lines
-
-
-def equal_accuracy_claim(settings: list[dict], reference: dict) -> str:
-    """The state study's row: the lowest-strict-energy SmolMamba setting within MARGIN of Spikformer's top-1."""
-    head = (f"| >= 1.5x lower strict energy than the spiking Transformer at equal accuracy (000; within "
-            f"{MARGIN:g} point; {reference['seeds']} seed(s), same recipe) | state ablation | ")
-    equal = [r for r in settings if r["top1"] >= reference["top1"] - MARGIN]
-    if not equal:
-        best = max(settings, key=lambda r: r["top1"])
-        return (head + f"no setting within {MARGIN:g} point of Spikformer's {reference['top1']:.2f}% (best "
-                f"{best['setting']}: {best['top1']:.2f}%) | did **not** hold |")
-    best = min(equal, key=lambda r: r["energy_uj"])
-    strict, paper = (reference[k] / best[k] for k in ("energy_uj", "energy_uj_paper"))
-    return (head + f"{best['setting']}: {best['top1']:.2f}% vs {reference['top1']:.2f}%, {strict:.2f}x strict "
-            f"({paper:.2f}x paper) | strict: {_verdict(strict >= 1.5)}; paper: {_verdict(paper >= 1.5)} |")
-
-
-def setting_text(data: dict) -> str:
+def setting_text(results: CompareResults) -> str:
     """The protocol of a compare run, from its results file."""
-    cfg, runs = data["config"], data["runs"]
-    lrs = cfg.get("lrs") or [cfg.get("lr")]
-    validated = cfg.get("val_fraction", 0) > 0
-    if validated:
-        rule = (f"{cfg['val_fraction']:.0%} of each training class held out as a validation split; "
-                + (f"each model's lr as picked on validation in the earlier run `{cfg['lr_from']}` (column lr); "
-                   if cfg.get("lr_from") else
-                   f"lr picked from {', '.join(f'{x:g}' for x in lrs)} by seed 0's validation top-1; "
-                   if len(lrs) > 1 else f"lr {lrs[0]:g}; ")
-                + f"each run stops after {cfg['patience']} epochs without a new best validation top-1 "
-                + (f"counted from {cfg['patience_from']:.0%} of its lr schedule " if cfg.get("patience_from") else "")
-                + f"(at most {cfg['epochs']}) and is measured with its best-validation weights")
+    cfg = results.config
+    if cfg.val_fraction > 0:
+        rule = (f"{cfg.val_fraction:.0%} of each training class held out as a validation split; "
+                + (f"each model's lr as picked on validation in the earlier run `{cfg.lr_from}` (column lr); "
+                   if cfg.lr_from else
+                   f"lr picked from {', '.join(f'{x:g}' for x in cfg.lrs)} by seed 0's validation top-1; "
+                   if len(cfg.lrs) > 1 else f"lr {cfg.lrs[0]:g}; ")
+                + f"each run stops after {cfg.patience} epochs without a new best validation top-1 "
+                + (f"counted from {cfg.patience_from:.0%} of its lr schedule " if cfg.patience_from else "")
+                + f"(at most {cfg.epochs}) and is measured with its best-validation weights")
     else:
-        rule = f"no validation split: lr {lrs[0]:g}, {cfg['epochs']} epochs, last weights"
-    tests = sorted({r.get("test_images") for r in runs if r.get("test_images")})
-    params = [r["params"] for r in data["summary"]]
-    energy = data.get("energy_pj")
-    constants = ("energy constants not recorded in this results file" if energy is None else
-                 f"E_MAC {energy['mac']:g} pJ, E_AC {energy['ac']:g} pJ")
-    measured = list(dict.fromkeys(r["dataset"] for r in data["summary"]))
-    missing = [d for d in cfg["datasets"] if d not in measured]
-    stopped = "" if data.get("complete", True) else (
+        rule = f"no validation split: lr {cfg.lrs[0]:g}, {cfg.epochs} epochs, last weights"
+    tests = sorted({r.measured.test_images for r in results.runs if r.measured.test_images})
+    params = [r.params for r in results.comparison.rows]
+    constants = ("energy constants not recorded in this results file" if results.energy_pj is None else
+                 f"E_MAC {results.energy_pj[0]:g} pJ, E_AC {results.energy_pj[1]:g} pJ")
+    measured = results.comparison.datasets()
+    missing = [d for d in cfg.datasets if d not in measured]
+    stopped = "" if results.complete else (
         "; **the run was stopped before it finished**" + (f" ({', '.join(missing)} not run)" if missing else ""))
-    return (f"Setting: protocol `{cfg.get('protocol', 'not recorded')}` on {', '.join(measured)}; {cfg['seeds']} "
-            f"seed(s), batch {cfg['batch_size']}, augmentation {'on' if cfg.get('augment', True) else 'off'}; "
+    return (f"Setting: protocol `{cfg.protocol}` on {', '.join(measured)}; {cfg.seeds} "
+            f"seed(s), batch {cfg.batch_size}, augmentation {'on' if cfg.augment else 'off'}; "
             f"{rule}. Test images per data set: {', '.join(map(str, tests)) or 'not recorded'}; models of "
-            f"{min(params) / 1e6:.2f}-{max(params) / 1e6:.2f}M parameters. Whole run {data['elapsed_s']:.0f} s on "
-            f"this machine (torch {data['torch']})"
+            f"{min(params) / 1e6:.2f}-{max(params) / 1e6:.2f}M parameters. Whole run {results.elapsed_s:.0f} s on "
+            f"this machine (torch {results.torch})"
             + stopped
             + f". Energy: 45 nm, {constants}; `strict` and `paper` "
             "conventions as in docs/ENERGY.md. Ratios are peer energy / SmolMamba energy (strict, paper in "
             "brackets).")
 
 
-def plateau_text(data: dict) -> list[str]:
+def plateau_text(results: CompareResults) -> list[str]:
     """Which runs reached their plateau (patience rule, or a flat end of the curve at the epoch cap)."""
-    if data["config"].get("val_fraction", 0) <= 0:
+    if results.config.val_fraction <= 0:
         return ["No validation split: runs trained a fixed number of epochs; a plateau was not checked."]
-    return plateau_lines(data["runs"], data["config"]["patience"], MARGIN)
+    return plateau_lines(list(results.runs), results.config.patience, MARGIN)
 
 
-def lr_search_table(search: list[dict]) -> list[str]:
-    search = [r for r in search if r.get("val_top1") is not None]
-    if len({r["lr"] for r in search}) < 2:
+def lr_search_table(search: list[LrSearchRow]) -> list[str]:
+    search = [r for r in search if r.val_top1 is not None]
+    if len({r.lr for r in search}) < 2:
         return []
     lines = ["## Learning-rate search (seed 0, validation top-1)", "",
              "| data | model | lr | validation top-1 % | epochs | train s |", "|---|---|---|---|---|---|"]
-    lines += [f"| {r['dataset']} | {r['model']} | {r['lr']:g} | {r['val_top1']:.2f} | {r['epochs_run']} | "
-              f"{r['train_s']:.0f} |" for r in search]
+    lines += [f"| {r.dataset} | {r.model} | {r.lr:g} | {r.val_top1:.2f} | {r.epochs_run} | {r.train_s:.0f} |"
+              for r in search]
     return lines + [""]
-
-
-def _joined(datas: list[dict], key: str) -> list[dict]:
-    return [row for data in datas for row in data.get(key) or []]
 
 
 def read_ablations(path: Path) -> tuple[list[dict], dict]:
@@ -194,12 +95,22 @@ def ablation_section(ablate_dir: Path, cfg: dict) -> list[str]:
             (ablate_dir / "ablations.md").read_text(), ""]
 
 
-def write_results_page(compare_dirs: list[Path], ablate_dirs: list[Path], out: Path) -> Path:
+def read_compares(compare_dirs: list[Path]) -> tuple[list[CompareResults], Comparison, list]:
+    """The compare folders' results, their summary rows joined, and the claims they test."""
+    results = [CompareResults.read(d) for d in compare_dirs]
+    comparison = Comparison(tuple(row for r in results for row in r.comparison.rows))
+    windows = {d: r.config.patience for r in results for d in r.comparison.datasets()}
+    claims = comparison_claims(comparison, [run for r in results for run in r.runs], windows)
+    return results, comparison, claims
+
+
+def write_results_page(compare_dirs: list[Path], ablate_dirs: list[Path], out: Path,
+                       reference_out: Path | None = None) -> Path:
     """Render RESULTS.md from the folders' JSON files (one compare folder per data set, one ablate folder
-    per study group is fine; a (study, key) measured in two ablate folders is refused)."""
+    per study group is fine; a (study, key) measured in two ablate folders is refused). With
+    `reference_out`, also write the verdicts the quick `compare` sets its own beside (claims.write_reference)."""
     compare_dirs, ablate_dirs = [Path(d) for d in compare_dirs], [Path(d) for d in ablate_dirs]
-    datas = [json.loads((d / "results.json").read_text()) for d in compare_dirs]
-    summary = _joined(datas, "summary")
+    results, comparison, compare_claims = read_compares(compare_dirs)
     ablations, ablate_cfgs, finetune = [], [], None
     for d in ablate_dirs:
         rows, cfg = read_ablations(d / "ablations.json")
@@ -210,15 +121,12 @@ def write_results_page(compare_dirs: list[Path], ablate_dirs: list[Path], out: P
             finetune = cfg.get("finetune_epochs")
         ablations += rows
         ablate_cfgs.append(cfg)
-    parts = [
-        "# Results",
-        "",
-        f"Generated by `smolmamba report {' '.join(map(str, compare_dirs))}"
-        + (f" --ablations {' '.join(map(str, ablate_dirs))}" if ablate_dirs else "")
-        + "` from the measured files; do not edit by hand.",
-        "",
-    ]
-    for data in datas:
+    command = (f"smolmamba report {' '.join(map(str, compare_dirs))}"
+               + (f" --ablations {' '.join(map(str, ablate_dirs))}" if ablate_dirs else ""))
+    if reference_out is not None:
+        write_reference(compare_claims, comparison, command, reference_out)
+    parts = ["# Results", "", f"Generated by `{command}` from the measured files; do not edit by hand.", ""]
+    for data in results:
         parts += [setting_text(data), "", *plateau_text(data), ""]
     parts += [
         f"Read with care: small data and small models. Accuracy claims are judged by the 95 % interval of "
@@ -227,20 +135,20 @@ def write_results_page(compare_dirs: list[Path], ablate_dirs: list[Path], out: P
         "",
         "## Claims",
         "",
-        *claims(summary, ablations, finetune),
+        *claims_table(compare_claims + ablation_claims(ablations, finetune)),
         "",
         "## Comparison",
         "",
-        markdown_table(summary),
+        markdown_table(comparison),
         "",
     ]
-    parts += lr_search_table(_joined(datas, "lr_search"))
-    sweep = _joined(datas, "keep_ratio_sweep")
+    parts += lr_search_table([row for r in results for row in r.lr_search])
+    sweep = [p for r in results for p in r.sweep]
     if sweep:
         parts += ["## Keep-ratio sweep (zero-shot on the trained SmolMamba)", "",
                   "| data | setting | keep ratios | top-1 % | energy µJ |", "|---|---|---|---|---|"]
-        parts += [f"| {p['dataset']} | {p['setting']} | {[round(r, 2) for r in p['keep_ratios']]} | "
-                  f"{p['top1']:.2f} | {p['energy_uj']:.3f} |" for p in sweep]
+        parts += [f"| {p.dataset} | {p.setting} | {[round(r, 2) for r in p.keep_ratios]} | "
+                  f"{p.top1:.2f} | {p.energy_uj:.3f} |" for p in sweep]
         parts.append("")
     if ablate_dirs:
         parts += ["## Ablations", ""]
