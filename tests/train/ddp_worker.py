@@ -15,4 +15,4 @@ from smolmamba.train.loop import main
 if __name__ == "__main__":
     out, overrides = sys.argv[1], sys.argv[2:]
     result = main(load_config(None, overrides))
-    save_file(tensors_of(result["model"]), os.path.join(out, f"rank{os.environ['RANK']}.safetensors"))
+    save_file(tensors_of(result.model), os.path.join(out, f"rank{os.environ['RANK']}.safetensors"))

@@ -38,8 +38,8 @@ def test_training_stops_after_patience_evaluations_without_improvement(tmp_path,
     cfg = load_config(CONFIG, tiny_overrides(tmp_path, epochs=6, val_fraction=0.25, patience=3,
                                              train_subset=64))
     result = loop.main(cfg)
-    assert len(seen) == 5 and result["epochs_run"] == 5 and result["early_stopped"]  # 99 never reached
-    assert result["best_top1"] == 50.0 and result["best_split"] == "val"
+    assert len(seen) == 5 and result.epochs_run == 5 and result.early_stopped  # 99 never reached
+    assert result.best_top1 == 50.0 and result.best_split == "val"
     assert ckpt.read_manifest(tmp_path / "best")[1]["epoch"] == 2  # saved at the end of epoch 1 (0-based)
     with open(tmp_path / "metrics.csv", newline="") as f:
         rows = list(csv.DictReader(f))
@@ -51,7 +51,7 @@ def test_a_run_that_never_plateaus_is_not_early_stopped(tmp_path, monkeypatch):
     scripted_evaluate(monkeypatch, [10.0, 20.0])
     cfg = load_config(CONFIG, tiny_overrides(tmp_path, val_fraction=0.25, patience=1, train_subset=64))
     result = loop.main(cfg)
-    assert result["epochs_run"] == 2 and not result["early_stopped"]
+    assert result.epochs_run == 2 and not result.early_stopped
 
 
 def test_patience_counts_only_evaluations_after_patience_from(tmp_path, monkeypatch):
@@ -59,7 +59,7 @@ def test_patience_counts_only_evaluations_after_patience_from(tmp_path, monkeypa
     cfg = load_config(CONFIG, tiny_overrides(tmp_path, epochs=6, val_fraction=0.25, patience=2,
                                              patience_from=0.5, train_subset=64))
     result = loop.main(cfg)  # epochs 2-3 are in the first half: their misses do not count; 4 and 5 do
-    assert len(seen) == 5 and result["epochs_run"] == 5 and result["early_stopped"]
+    assert len(seen) == 5 and result.epochs_run == 5 and result.early_stopped
     with pytest.raises(ValueError, match="patience_from is a fraction"):
         TrainConfig(patience_from=1.0)
 
@@ -69,7 +69,7 @@ def test_patience_survives_a_resume(tmp_path, monkeypatch):
     base = dict(val_fraction=0.25, patience=2, train_subset=64)
     loop.main(load_config(CONFIG, tiny_overrides(tmp_path, epochs=2, **base)))  # 30, 20: one miss so far
     result = loop.main(load_config(CONFIG, tiny_overrides(tmp_path, epochs=4, resume="auto", **base)))
-    assert result["epochs_run"] == 3 and result["early_stopped"] and result["best_top1"] == 30.0
+    assert result.epochs_run == 3 and result.early_stopped and result.best_top1 == 30.0
 
 
 def test_patience_needs_a_validation_split():

@@ -52,9 +52,9 @@ def test_stop_names_the_step_and_keeps_last(tmp_path, monkeypatch):
 def test_skip_drops_the_steps_counts_them_and_finishes(tmp_path, monkeypatch, capsys):
     nan_at(monkeypatch, {1, 4})  # the first step too: the progress average has no finite loss yet
     result = loop.main(load_config(None, tiny_overrides(tmp_path, **FAST, on_nonfinite="skip", log_every=1)))
-    assert result["metrics"]["step"] == 4 and result["metrics"]["skipped_steps"] == 2
-    assert torch.isfinite(torch.tensor(result["metrics"]["train_loss"]))
-    assert all(torch.isfinite(p).all() for p in result["model"].parameters()) and finite(tmp_path)
+    assert result.metrics["step"] == 4 and result.metrics["skipped_steps"] == 2
+    assert torch.isfinite(torch.tensor(result.metrics["train_loss"]))
+    assert all(torch.isfinite(p).all() for p in result.model.parameters()) and finite(tmp_path)
     out = capsys.readouterr().out
     assert "skipping step 1 (epoch 0): loss nan is not finite (1 in a row, 1 in this run" in out
     assert "skipping step 4 (epoch 0): loss nan is not finite (1 in a row, 2 in this run" in out

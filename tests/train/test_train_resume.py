@@ -52,7 +52,7 @@ def test_resume_is_bit_exact(uninterrupted, tmp_path, monkeypatch, crash_step):
             loop.main(load_config(None, tiny_overrides(tmp_path, **OPTIONS)))
     assert ckpt.load_trainer_state(tmp_path / "last")["step"] == crash_step
     result = loop.main(load_config(None, tiny_overrides(tmp_path, **OPTIONS, resume="auto")))
-    assert result["metrics"]["step"] == 8
+    assert result.metrics["step"] == 8
     for file in (ckpt.MODEL_FILE, ckpt.EMA_FILE):
         expected, got = weights(uninterrupted, file), weights(tmp_path, file)
         assert expected.keys() == got.keys()

@@ -108,12 +108,12 @@ def train_one(role: str, dataset: str, seed: int, cfg: CompareConfig, run_dir: P
     start = time.perf_counter()
     result = train_main(train_cfg)
     seconds = time.perf_counter() - start
-    model = result["model"].cpu()
+    model = result.model.cpu()
     if validated:
-        ckpt.load_weights(ckpt.resolve(Path(result["run_dir"]) / "best"), model)
-    run_dir = Path(result["run_dir"])
-    return TrainedRun(model.eval(), lr, seed, seconds, result["epochs_run"],
-                      result["best_top1"] if validated else None, result["early_stopped"], run_dir,
+        ckpt.load_weights(ckpt.resolve(Path(result.run_dir) / "best"), model)
+    run_dir = Path(result.run_dir)
+    return TrainedRun(model.eval(), lr, seed, seconds, result.epochs_run,
+                      result.best_top1 if validated else None, result.early_stopped, run_dir,
                       validation_curve(run_dir) if validated else [])
 
 

@@ -13,6 +13,7 @@ SIGINT/SIGTERM: the current optimizer step finishes, last/ is saved and Training
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -32,9 +33,22 @@ from smolmamba.train.state import RunState, Trainee, restore, resume_path, save,
 MIN_FREE_BYTES = 64 * 2**20  # checked before anything is built; the real estimate follows the model
 
 
-def main(cfg: TrainConfig) -> dict:
-    """Train (and evaluate) as cfg says; -> {"model", "ema", "metrics" (last row), "best_top1", "best_split",
-    "epochs_run", "early_stopped", "run_dir"}; best/ holds the weights of best_top1 on best_split."""
+@dataclass(frozen=True)
+class TrainResult:
+    """A finished run: its trained modules and how it ended; best/ holds the weights of best_top1."""
+
+    model: nn.Module  # the last weights (unwrapped from DDP)
+    ema: nn.Module | None
+    metrics: dict  # the last epoch's row of metrics.csv
+    best_top1: float  # best evaluated top-1 on best_split (-1 when nothing was evaluated)
+    best_split: str  # "val" or "test"
+    epochs_run: int
+    early_stopped: bool
+    run_dir: Path
+
+
+def main(cfg: TrainConfig) -> TrainResult:
+    """Train (and evaluate) as cfg says."""
     info = init_distributed(cfg.device)
     try:
         with StopOnSignal() as stop:  # SIGINT/SIGTERM: finish the step, save last/, TrainingInterrupted
@@ -43,7 +57,7 @@ def main(cfg: TrainConfig) -> dict:
         cleanup(info)
 
 
-def run(cfg: TrainConfig, info: DistInfo, stop: StopOnSignal | None = None) -> dict:
+def run(cfg: TrainConfig, info: DistInfo, stop: StopOnSignal | None = None) -> TrainResult:
     from timm.loss import SoftTargetCrossEntropy
     from timm.utils import ModelEmaV3
 
@@ -114,9 +128,8 @@ def run(cfg: TrainConfig, info: DistInfo, stop: StopOnSignal | None = None) -> d
     if early_stopped:
         log(f"early stop after epoch {state.epoch - 1}: {split} top-1 did not improve on {state.best_top1:.2f}% "
             f"for {cfg.patience} evaluations", info.is_main)
-    return {"model": model, "ema": ema.module if ema is not None else None, "metrics": row,
-            "best_top1": state.best_top1, "best_split": split, "epochs_run": state.epoch,
-            "early_stopped": early_stopped, "run_dir": run_dir}
+    return TrainResult(model, ema.module if ema is not None else None, row, state.best_top1, split, state.epoch,
+                       early_stopped, run_dir)
 
 
 def plateaued(state: RunState, cfg: TrainConfig) -> bool:
