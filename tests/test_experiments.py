@@ -45,6 +45,18 @@ def test_compare_ablate_and_report_end_to_end(tmp_path, capsys):
                  "pruning_masks_digits.png"):
         assert (folder / name).stat().st_size > 0, name
 
+    # the same weights measured again give the same figures, also from a file without run_dir (older versions)
+    for run in data["runs"]:
+        del run["run_dir"]
+    (folder / "results.json").write_text(json.dumps(data))
+    assert main(["remeasure", str(folder), "--reason", "test"]) == 0
+    again = json.loads((folder / "results.json").read_text())
+    assert again["remeasured"].endswith(": test") and [r["run_dir"] for r in again["runs"]] == [
+        "runs/digits/smolmamba_tiny/seed0", "runs/digits/spiking_mamba_tiny/seed0", "runs/digits/spikformer_tiny/seed0"]
+    for before, after in zip(data["runs"], again["runs"]):
+        assert (after["top1"], after["energy_uj"]) == pytest.approx((before["top1"], before["energy_uj"]))
+    assert again["keep_ratio_sweep"] == data["keep_ratio_sweep"]
+
     ab_out = tmp_path / "ablate"
     code = main(["ablate", "--studies", "alignment", "pruner", "deep", "--epochs", "1", "--train-subset", "128",
                  "--test-subset", "64", "--output", str(ab_out)])

@@ -48,6 +48,14 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_remeasure(args: argparse.Namespace) -> int:
+    from smolmamba.experiments.remeasure import remeasure
+
+    results = remeasure(Path(args.folder), args.reason)
+    print(f"rewrote {args.folder}: {len(results.runs)} runs measured again ({results.remeasured})")
+    return 0
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
     import time
 
@@ -174,6 +182,12 @@ def add_experiment_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--doc", default=None, help="also rewrite the generated part of this Markdown file, "
                    "e.g. docs/PERFORMANCE.md")
     p.set_defaults(func=_cmd_bench)
+
+    p = sub.add_parser("remeasure", help="measure a compare folder's trained weights again with this version's "
+                                         "counters; rewrites its tables and claims in place")
+    p.add_argument("folder", help="a folder written by `smolmamba compare`, with its runs/")
+    p.add_argument("--reason", required=True, help="recorded in results.json, e.g. 'scan count 5N+3 -> 5N+4'")
+    p.set_defaults(func=_cmd_remeasure)
 
     p = sub.add_parser("report", help="regenerate docs/RESULTS.md from compare folders (and ablate folders)")
     p.add_argument("compare_dirs", nargs="+", metavar="COMPARE_DIR",

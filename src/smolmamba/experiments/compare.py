@@ -156,7 +156,7 @@ def run_compare(cfg: CompareConfig, log=print) -> Path:
             lr_search += search
             for run in runs:
                 batches = test_batches(run.model, dataset, cfg)
-                row = run.row(dataset, role, measure(run.model, batches))
+                row = run.row(dataset, role, measure(run.model, batches), out)
                 rows.append(row)
                 log(f"{dataset:14s} {row.model:28s} seed {run.seed}: top-1 {row.top1:.2f}%  "
                     f"energy {row.measured.energy_uj:.2f} uJ (paper {row.measured.energy_uj_paper:.2f})  "

@@ -43,10 +43,11 @@ class TrainedRun:
     run_dir: Path
     val_curve: list[float] = field(default_factory=list)  # validation top-1 per epoch (empty without a split)
 
-    def row(self, dataset: str, role: str, measured: Measurement) -> RunRow:
-        """This run's record (no weights) with what its weights measured."""
+    def row(self, dataset: str, role: str, measured: Measurement, results_dir: Path) -> RunRow:
+        """This run's record (no weights) with what its weights measured; run_dir relative to results_dir."""
         return RunRow(dataset, role, model_name(role, dataset), self.seed, self.lr, self.train_s, self.epochs_run,
-                      self.best_val_top1, self.early_stopped, tuple(self.val_curve), measured)
+                      self.best_val_top1, self.early_stopped, tuple(self.val_curve), measured,
+                      str(self.run_dir.relative_to(results_dir)))
 
 
 def validation_curve(run_dir: Path) -> list[float]:

@@ -67,6 +67,7 @@ class RunRow:
     early_stopped: bool
     val_curve: tuple[float, ...]  # validation top-1 per epoch (empty without a split)
     measured: Measurement
+    run_dir: str | None = None  # its checkpoints, relative to the results folder (None in older files)
 
     @property
     def top1(self) -> float:
@@ -84,7 +85,8 @@ class RunRow:
     def from_json(cls, data: dict) -> RunRow:
         return cls(data["dataset"], data["role"], data["model"], int(data["seed"]), data.get("lr"),
                    data.get("train_s"), data.get("epochs_run"), data.get("best_val_top1"),
-                   bool(data.get("early_stopped")), tuple(data.get("val_curve") or ()), Measurement.from_json(data))
+                   bool(data.get("early_stopped")), tuple(data.get("val_curve") or ()), Measurement.from_json(data),
+                   data.get("run_dir"))
 
 
 @dataclass(frozen=True)
@@ -254,6 +256,7 @@ class CompareResults:
     elapsed_s: float
     energy_pj: tuple[float, float] | None  # (E_MAC, E_AC); None in files that did not record them
     torch: str
+    remeasured: str | None = None  # when `smolmamba remeasure` measured the trained weights again, and why
 
     def to_json(self) -> dict:
         return {"config": dataclasses.asdict(self.config), "complete": self.complete,
@@ -261,7 +264,7 @@ class CompareResults:
                 "lr_search": [r.to_json() for r in self.lr_search],
                 "keep_ratio_sweep": [p.to_json() for p in self.sweep], "elapsed_s": self.elapsed_s,
                 "energy_pj": None if self.energy_pj is None else dict(zip(("mac", "ac"), self.energy_pj)),
-                "torch": self.torch}
+                "torch": self.torch, "remeasured": self.remeasured}
 
     @classmethod
     def from_json(cls, data: dict) -> CompareResults:
@@ -271,7 +274,7 @@ class CompareResults:
                    tuple(LrSearchRow.from_json(r) for r in data.get("lr_search") or ()),
                    tuple(SweepPoint.from_json(p) for p in data.get("keep_ratio_sweep") or ()),
                    data.get("elapsed_s", 0.0), None if energy is None else (energy["mac"], energy["ac"]),
-                   data.get("torch", "not recorded"))
+                   data.get("torch", "not recorded"), data.get("remeasured"))
 
     @classmethod
     def read(cls, folder: Path) -> CompareResults:
