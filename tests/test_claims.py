@@ -76,7 +76,8 @@ def test_compare_sets_each_verdict_beside_the_full_protocols_and_names_each_mode
 
 def test_report_writes_the_reference_that_compare_reads(tmp_path):
     out = tmp_path / "reference.json"
-    write_results_page([OLD_RESULTS], [], tmp_path / "RESULTS.md", reference_out=out)
+    page = write_results_page([OLD_RESULTS], [], tmp_path / "RESULTS.md", reference_out=out, note="digits is old")
+    assert "**Note:** digits is old" in page.read_text() and "--note 'digits is old'" in page.read_text()
     verdicts, top1, source = read_reference(out)
     assert verdicts[("energy_vs_spikformer", "digits")] == "strict: did **not** hold; paper: did **not** hold"
     assert verdicts[("accuracy_vs_spikformer", "digits")] == "not resolved"

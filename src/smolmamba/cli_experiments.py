@@ -42,7 +42,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from smolmamba.experiments.report import write_results_page
 
     reference = args.reference_out and Path(args.reference_out)
-    print(f"wrote {write_results_page(args.compare_dirs, args.ablations, args.out, reference)}")
+    print(f"wrote {write_results_page(args.compare_dirs, args.ablations, args.out, reference, args.note)}")
     if reference:
         print(f"wrote {reference}")
     return 0
@@ -197,4 +197,6 @@ def add_experiment_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--reference-out", default=None, metavar="JSON",
                    help="also write the claims' verdicts and each model's top-1 for the quick `compare` to set "
                         "its own beside (the shipped one: src/smolmamba/experiments/full_protocol_reference.json)")
+    p.add_argument("--note", default=None, help="a sentence printed under the title, e.g. which folders predate "
+                                                "a model change")
     p.set_defaults(func=_cmd_report)
