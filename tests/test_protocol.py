@@ -132,3 +132,39 @@ def test_worker_processes_train_the_jobs_in_order_and_hand_back_their_best_weigh
         assert all(torch.equal(a, b) for a, b in zip(run.model.state_dict().values(), best.state_dict().values()))
     first, second = (next(iter(r.model.state_dict().values())) for r in runs)
     assert not torch.equal(first, second)  # seeds 0 and 1: two different runs
+
+
+@pytest.mark.slow
+def test_a_stopped_compare_resumes_in_its_folder_and_ends_as_an_uninterrupted_one(monkeypatch, tmp_path, capsys):
+    """Cut after the first epoch's checkpoint, `compare --resume` finishes the run from it: the same
+    validation curve and test top-1 as a run that was never stopped (exact resume on CPU)."""
+    from smolmamba import cli
+    from smolmamba.train import loop
+    from smolmamba.train.signals import TrainingInterrupted
+
+    options = ["compare", "--models", "smixer_dstsp", "--seeds", "1", "--epochs", "2", "--train-subset", "64",
+               "--test-subset", "32", "--no-sweep", "--no-masks"]
+    assert cli.main(options + ["--output", str(tmp_path / "whole")]) == 0
+    (whole,) = (tmp_path / "whole").iterdir()
+    after_epoch = loop.Saves.after_epoch
+
+    def cut(self, improved, total_steps):
+        after_epoch(self, improved, total_steps)
+        raise TrainingInterrupted(self.run_dir / "last", 15)
+
+    monkeypatch.setattr(loop.Saves, "after_epoch", cut)
+    with pytest.raises(TrainingInterrupted):
+        cli.main(options + ["--output", str(tmp_path / "cut")])
+    monkeypatch.setattr(loop.Saves, "after_epoch", after_epoch)
+    (stopped,) = (tmp_path / "cut").iterdir()
+    assert not (stopped / "results.json").exists()
+    assert cli.main(["compare", "--resume", str(stopped), "--epochs", "3"]) == 2
+    assert "drop --epochs" in capsys.readouterr().err
+    assert cli.main(["compare", "--resume", str(stopped)]) == 0
+    first, resumed = (json.loads((d / "results.json").read_text())["runs"][0] for d in (whole, stopped))
+    assert len(resumed["val_curve"]) == 2 and resumed["val_curve"] == first["val_curve"]
+    assert (resumed["top1"], resumed["epochs_run"]) == (first["top1"], first["epochs_run"])
+    (stopped / "compare_config.json").unlink()  # as in folders of older versions: the options from results.json
+    assert cli.main(["compare", "--resume", str(stopped)]) == 0  # a finished folder: nothing is trained again
+    again = json.loads((stopped / "results.json").read_text())["runs"][0]
+    assert again["val_curve"] == first["val_curve"] and again["top1"] == first["top1"]

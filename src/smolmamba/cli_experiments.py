@@ -6,15 +6,28 @@ import argparse
 from pathlib import Path
 
 
+# compare's options that set up a run (all but --resume); --resume takes them from the folder instead
+RUN_OPTIONS = ("protocol", "models", "datasets", "data_root", "epochs", "seeds", "batch_size", "lr", "lr_from", "val_fraction",
+               "patience", "patience_from", "augment", "train_subset", "test_subset", "output", "workers",
+               "no_sweep", "no_masks")
+
+
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from smolmamba.experiments.compare import run_compare
+    from smolmamba.experiments.compare import resume_config, run_compare
     from smolmamba.experiments.config import protocol_config
     from smolmamba.experiments.protocol import lrs_picked_in
 
+    if args.resume:
+        given = [f"--{k.replace('_', '-')}" for k in RUN_OPTIONS if getattr(args, k) not in (None, False, [])]
+        if given:
+            raise ValueError(f"compare --resume continues with the options the folder was started with; "
+                             f"drop {', '.join(given)}")
+        run_compare(resume_config(Path(args.resume)))
+        return 0
     if args.lr and args.lr_from:
         raise SystemExit("compare: give --lr or --lr-from, not both")
     picked = lrs_picked_in(Path(args.lr_from)) if args.lr_from else None
-    cfg = protocol_config(args.protocol, roles=args.models and tuple(args.models),
+    cfg = protocol_config(args.protocol or "quick", roles=args.models and tuple(args.models),
                           datasets=args.datasets and tuple(args.datasets),
                           data_roots=dict(pair.split("=", 1) for pair in args.data_root), epochs=args.epochs,
                           seeds=args.seeds, batch_size=args.batch_size, lrs=args.lr and tuple(args.lr),
@@ -105,8 +118,8 @@ def add_experiment_commands(sub: argparse._SubParsersAction) -> None:
                    help=f"default: {', '.join(d.datasets)} (quick), {', '.join(PROTOCOLS['full']['datasets'])} (full)")
     p.add_argument("--data-root", action="append", default=[], metavar="DATASET=PATH",
                    help="folder of a dataset on your disk, e.g. cifar10=/data/cifar (repeatable)")
-    p.add_argument("--protocol", default=d.protocol, choices=sorted(PROTOCOLS),
-                   help="budget preset (the options below override it): quick = "
+    p.add_argument("--protocol", default=None, choices=sorted(PROTOCOLS),
+                   help=f"budget preset (default {d.protocol}; the options below override it): quick = "
                         f"{d.seeds} seeds, <= {d.epochs} epochs, lr {d.lrs[0]:g}; full = "
                         + ", ".join(f"{k} {v}" for k, v in PROTOCOLS["full"].items()))
     p.add_argument("--epochs", type=int, default=None, help="most epochs per run (early stopping may end sooner)")
@@ -133,6 +146,10 @@ def add_experiment_commands(sub: argparse._SubParsersAction) -> None:
                    help="training processes of one thread each (default: the preset's; 1 = in this process)")
     p.add_argument("--no-sweep", action="store_true", help="skip the keep-ratio sweep")
     p.add_argument("--no-masks", action="store_true", help="skip the pruning-mask figure")
+    p.add_argument("--resume", default=None, metavar="RESULTS_DIR",
+                   help="continue a stopped compare in its folder with the options it was started with: "
+                        "finished runs are reused, a cut run resumes from its last checkpoint, every model "
+                        "is measured again")
     p.set_defaults(func=_cmd_compare)
 
     a = AblateConfig()

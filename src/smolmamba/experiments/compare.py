@@ -27,6 +27,7 @@ from smolmamba.models import create_model
 SWEEP_SCALES = (1.5, 1.0, 0.75, 0.5, 0.3)  # multiply the default keep ratios (capped at 1)
 # the full protocol's verdicts and plateau top-1 (written by `smolmamba report --reference-out`)
 REFERENCE = Path(__file__).with_name("full_protocol_reference.json")
+CONFIG_FILE = "compare_config.json"  # the CompareConfig, written first, so a stopped run can be resumed
 
 
 def new_results_dir(output: str) -> Path:
@@ -130,13 +131,29 @@ def claims_section(results: CompareResults) -> str:
     return "\n".join(lines)
 
 
+def resume_config(folder: Path) -> CompareConfig:
+    """The CompareConfig a stopped compare folder was started with, set to resume it in place."""
+    from smolmamba.experiments.records import config_from_json
+
+    folder = Path(folder)
+    for name in (CONFIG_FILE, "results.json"):  # results.json: folders of versions without CONFIG_FILE
+        path = folder / name
+        if path.is_file():
+            recorded = json.loads(path.read_text())
+            recorded = recorded["config"] if name == "results.json" else recorded
+            return dataclasses.replace(config_from_json(recorded), output=str(folder), resume=True)
+    raise FileNotFoundError(f"--resume {folder}: neither {CONFIG_FILE} nor results.json there; pass the folder a "
+                            "stopped `smolmamba compare` printed as 'results -> ...'")
+
+
 def run_compare(cfg: CompareConfig, log=print) -> Path:
     """Train and measure every (dataset, role, seed); write tables, claims and plots; -> the results folder."""
     from smolmamba.experiments import plots
 
     start = time.perf_counter()
-    out = new_results_dir(cfg.output)
-    log(f"results -> {out}")
+    out = Path(cfg.output) if cfg.resume else new_results_dir(cfg.output)
+    log(f"results -> {out}" + (" (resuming its runs)" if cfg.resume else ""))
+    write_json_atomic(out / CONFIG_FILE, dataclasses.asdict(cfg))
     rows: list[RunRow] = []
     sweep: list[SweepPoint] = []
     lr_search: list[LrSearchRow] = []

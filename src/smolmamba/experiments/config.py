@@ -40,6 +40,7 @@ class CompareConfig:
     workers: int = 1  # training processes of one thread each (2 on this 2-core machine: 644 s vs 504 s, slower)
     sweep: bool = True  # keep-ratio sweep of SmolMamba
     masks: bool = True  # pruning-mask figure
+    resume: bool = False  # `output` is a stopped compare folder: finished runs are reused, cut ones resumed
 
 
 # `compare --protocol NAME`: the same rule for every model (experiments/protocol.py), two budgets

@@ -19,7 +19,6 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -54,6 +53,12 @@ def validation_curve(run_dir: Path) -> list[float]:
     """Validation top-1 per evaluated epoch, from the run's metrics.csv (empty without a validation split)."""
     with open(Path(run_dir) / "metrics.csv", newline="") as f:
         return [float(row["val_top1"]) for row in csv.DictReader(f) if row.get("val_top1")]
+
+
+def training_seconds(run_dir: Path) -> float:
+    """The run's epoch times summed from its metrics.csv (so a resumed run counts its earlier epochs too)."""
+    with open(Path(run_dir) / "metrics.csv", newline="") as f:
+        return sum(float(row["epoch_s"]) for row in csv.DictReader(f) if row.get("epoch_s"))
 
 
 def model_name(role: str, dataset: str) -> str:
@@ -105,15 +110,14 @@ def train_one(role: str, dataset: str, seed: int, cfg: CompareConfig, run_dir: P
                             train_subset=cfg.train_subset, val_fraction=cfg.val_fraction,
                             patience=(cfg.patience or None) if validated else None,
                             patience_from=cfg.patience_from, warmup_epochs=min(0.5, epochs / 4),
-                            init_from=None if init_from is None else str(init_from))
-    start = time.perf_counter()
+                            init_from=None if init_from is None else str(init_from),
+                            resume="auto" if cfg.resume else None)
     result = train_main(train_cfg)
-    seconds = time.perf_counter() - start
     model = result.model.cpu()
     if validated:
         ckpt.load_weights(ckpt.resolve(Path(result.run_dir) / "best"), model)
     run_dir = Path(result.run_dir)
-    return TrainedRun(model.eval(), lr, seed, seconds, result.epochs_run,
+    return TrainedRun(model.eval(), lr, seed, training_seconds(run_dir), result.epochs_run,
                       result.best_top1 if validated else None, result.early_stopped, run_dir,
                       validation_curve(run_dir) if validated else [])
 

@@ -238,7 +238,7 @@ def config_from_json(data: dict) -> CompareConfig:
     key this version no longer has is dropped."""
     older = {"protocol": "not recorded", "patience_from": 0.0, "augment": True, "val_fraction": 0.0,
              "lrs": (data["lr"],) if "lr" in data else CompareConfig.lrs}
-    fields = {**older, **_pick(CompareConfig, data)}
+    fields = {**older, **_pick(CompareConfig, data), "resume": False}  # a resumed run's results describe the run
     tuples = {f.name for f in dataclasses.fields(CompareConfig) if str(f.type).startswith("tuple")}
     return CompareConfig(**{k: tuple(v) if k in tuples else v for k, v in fields.items()})
 
