@@ -1,5 +1,5 @@
-"""The papers' testable claims set beside what `compare` and `ablate` measured, each with its verdict and,
-where this run's budget cannot decide it, the reason.
+"""The papers' testable claims set beside what `compare` and `ablate` measured, each with its verdict and
+what limits it (too wide an interval, models measured before their plateau).
 
 Sources: Vision SmolMamba (arXiv 2604.25570) claims >= 1.5x lower energy than the spiking Transformer and
 a Spiking Mamba variant at equal or better accuracy; "Exploring Token Pruning in Vision State Space
@@ -33,11 +33,11 @@ class Claim:
     text: str
     measured: str
     verdict: str
-    undecided_because: str = ""  # why the measurements cannot decide it ("" when they can)
+    caveat: str = ""  # what limits the verdict: too wide an interval, runs before their plateau ("" if nothing)
 
     def to_json(self) -> dict:
         return {"key": self.key, "data": self.data, "text": self.text, "measured": self.measured,
-                "verdict": self.verdict, "undecided_because": self.undecided_because}
+                "verdict": self.verdict, "caveat": self.caveat}
 
 
 def _verdict(ok: bool | None) -> str:
@@ -80,12 +80,13 @@ def before_plateau(runs: list[RunRow], window: int) -> str:
     return "; ".join(parts)
 
 
-def accuracy_reason(diff: Interval, runs: list[RunRow], window: int) -> str:
-    """Why a 'not resolved' accuracy claim is not resolved: too few seeds, too wide an interval, no plateau."""
+def accuracy_caveat(diff: Interval, outcome: str, runs: list[RunRow], window: int) -> str:
+    """What limits an accuracy verdict: (when not resolved) too few seeds or too wide an interval; runs
+    measured before their plateau, whose gap may still change."""
     reasons = []
-    if diff.n < 2:
+    if outcome == "not resolved" and diff.n < 2:
         reasons.append("one seed: no interval")
-    elif diff.half_width > MARGIN:
+    elif outcome == "not resolved" and diff.half_width > MARGIN:
         reasons.append(f"the 95 % interval of the paired difference is ±{diff.half_width:.2f} points over {diff.n} "
                        f"seeds, wider than the {MARGIN:g}-point margin")
     reasons.append(before_plateau(runs, window))
@@ -121,7 +122,7 @@ def comparison_claims(comparison: Comparison, runs: list[RunRow] = (), windows: 
                 f"accuracy_vs_{peer}", dataset,
                 f"equal or better accuracy than the {label} (Vision SmolMamba; within {MARGIN:g} point)",
                 f"{smol.top1_mean:.2f}% vs {other.top1_mean:.2f}% ({_diff_text(diff)})", outcome,
-                accuracy_reason(diff, runs_of("smolmamba", peer), window) if outcome == "not resolved" else ""))
+                accuracy_caveat(diff, outcome, runs_of("smolmamba", peer), window)))
         naive = comparison.find(dataset, "smolmamba_naive")
         if naive is not None:
             diff = paired(smol, naive)
@@ -130,8 +131,7 @@ def comparison_claims(comparison: Comparison, runs: list[RunRow] = (), windows: 
                 "alignment_after_training", dataset,
                 "alignment beats naive pruning after training (Exploring Token Pruning in Vision SSMs, Table 4)",
                 f"{smol.top1_mean:.2f}% vs {naive.top1_mean:.2f}% ({_diff_text(diff)})", outcome,
-                accuracy_reason(diff, runs_of("smolmamba", "smolmamba_naive"), window)
-                if outcome == "not resolved" else ""))
+                accuracy_caveat(diff, outcome, runs_of("smolmamba", "smolmamba_naive"), window)))
     return claims
 
 
@@ -186,12 +186,12 @@ def equal_accuracy_claim(settings: list[dict], reference: dict) -> Claim:
 
 def claims_table(claims: list[Claim], reference: dict[tuple[str, str], str] | None = None) -> list[str]:
     """Markdown rows; with `reference` ({(key, data): verdict} of the full protocol) a column sets each
-    verdict beside the decisive run's and says where they differ; a last column says why a claim is
-    undecided (only when one is)."""
-    why = any(c.undecided_because for c in claims)
+    verdict beside the decisive run's and says where they differ; a last column says what limits a
+    verdict (only when one is limited)."""
+    why = any(c.caveat for c in claims)
     head = "| claim | data | measured | verdict |"
     head += " full protocol | agrees |" if reference is not None else ""
-    head += " why this run cannot decide it |" if why else ""
+    head += " what limits this verdict |" if why else ""
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for c in claims:
         line = f"| {c.text} | {c.data} | {c.measured} | {c.verdict} |"
@@ -199,7 +199,7 @@ def claims_table(claims: list[Claim], reference: dict[tuple[str, str], str] | No
             full = reference.get((c.key, c.data))
             agrees = "-" if full is None else ("yes" if full == c.verdict else "**no**")
             line += f" {full or 'not in the reference'} | {agrees} |"
-        lines.append(line + (f" {c.undecided_because or '-'} |" if why else ""))
+        lines.append(line + (f" {c.caveat or '-'} |" if why else ""))
     return lines
 
 

@@ -114,7 +114,8 @@ def markdown_table(comparison: Comparison) -> str:
 
 def claims_section(results: CompareResults) -> str:
     """claims.md: the claims this run tests, each beside the full protocol's verdict (the shipped reference)
-    and, where this run cannot decide it, why; then each model's distance to its full-protocol plateau."""
+    and what limits it here (a wide interval, models before their plateau); then each model's distance to
+    its full-protocol plateau."""
     windows = {d: results.config.patience for d in results.comparison.datasets()}
     claims = comparison_claims(results.comparison, list(results.runs), windows)
     lines = ["## Claims", ""]
