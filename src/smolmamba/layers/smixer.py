@@ -23,6 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from smolmamba.layers.attention import LinearBN
+from smolmamba.layers.carry import MixerOut
 from smolmamba.layers.counts import OpCount
 from smolmamba.neurons import LIF
 
@@ -51,7 +52,7 @@ torch.fx.wrap("mix_tokens")  # a leaf for torch.fx: it checks and crops by the (
 class SpikingTokenMixer(nn.Module):
     """V = LIF(BN(Linear(s))); LIF(BN(W_M' V)); Linear + BN.
 
-    forward(s [T,B,n,D] spikes, positions [B,n] or None, align (ignored)) -> (out [T,B,n,D], None).
+    forward(s [T,B,n,D] spikes, positions [B,n] or None, align (ignored)) -> MixerOut(out [T,B,n,D]).
     num_tokens M: N, or N + 1 with a slot for a fused token. W_M gets nn.Linear's default init
     (uniform, bound 1 / sqrt(M)): it is a linear layer over tokens.
     """
@@ -69,15 +70,15 @@ class SpikingTokenMixer(nn.Module):
         self.mix_lif = LIF(**lif_kwargs)
         self.proj = LinearBN(dim, dim, bias)
 
-    def forward(self, s: Tensor, positions: Tensor | None = None, align: bool = True):
+    def forward(self, s: Tensor, positions: Tensor | None = None, align: bool = True) -> MixerOut:
         t, b, n, d = s.shape
         v = self.v_lif(self.v(s))  # (T, B, n, D) spikes
         mixed = self.mix_norm(mix_tokens(self.token_weight, v, positions).flatten(0, 2)).view(t, b, n, d)
-        return self.proj(self.mix_lif(mixed)), None
+        return MixerOut(self.proj(self.mix_lif(mixed)))
 
-    def op_counts(self, args, out, spikes) -> list[OpCount]:
+    def op_counts(self, inputs, out, spikes) -> list[OpCount]:
         """W_M' V: a real n x n matrix times value spikes, per time step and channel."""
-        t, b, n, d = args[0].shape
+        t, b, n, d = inputs["s"].shape
         return [OpCount(".token_mix", "synapse", t * b * n * n * d, spikes(self.v_lif))]
 
     def extra_repr(self) -> str:

@@ -114,12 +114,10 @@ def evaluate(model: nn.Module, loader, info: DistInfo = DistInfo(), amp: str = "
             break
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         with autocast(device, amp):
-            feats, feat_info = model.forward_features_with_info(x)
+            feats, trace = model.forward_features_with_info(x)
             logits = model.forward_head(feats).float()
-        if tokens is None:  # [N, (after the DSTSP input pruner,) k_1, ...], as models.tokens_per_stage
-            tokens = [feat_info["num_tokens"]] + [p.shape[1] for p in feat_info["positions"]]
-            if "input_pruning" in feat_info:
-                tokens.insert(1, feat_info["input_pruning"]["positions"].shape[1])
+        if tokens is None:
+            tokens = trace.tokens_per_stage()
         top = logits.topk(min(5, num_classes), dim=-1).indices
         sums[0] += F.cross_entropy(logits, y, reduction="sum").item()
         sums[1] += (top[:, 0] == y).sum().item()
