@@ -293,3 +293,17 @@ def test_pruning_trace_counts_tokens_per_stage():
     assert trace.num_tokens == 64 and len(trace.positions) == len(trace.importance) == 4
     assert trace.input_pruning is None
     assert trace.tokens_per_stage() == [64] + [p.shape[1] for p in trace.positions] == tokens_per_stage(model, x)
+
+
+def test_rebuild_carries_the_weights_and_only_pruner_keys_may_differ():
+    from smolmamba.models import rebuild
+
+    torch.manual_seed(0)
+    trained = create_model("smolmamba_tiny").eval()
+    x = example_input(trained.cfg, 2)
+    same = rebuild(trained, "smolmamba_tiny").eval()
+    torch.testing.assert_close(same(x), trained(x), rtol=0, atol=0)
+    dense = rebuild(trained, "smolmamba_tiny", pruning_mode="off")  # drops the pruners' alpha, beta
+    assert not any(".pruner." in k for k in dense.state_dict())
+    with pytest.raises(ValueError, match="does not fit the model: mismatched keys"):
+        rebuild(trained, "smolmamba_tiny", depth=5, keep_ratios=(0.8,))

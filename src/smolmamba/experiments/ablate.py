@@ -19,13 +19,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from smolmamba.experiments.compare import model_overrides, new_results_dir, test_batches
+from smolmamba.experiments.compare import new_results_dir, test_batches
 from smolmamba.experiments.config import ALL_STUDIES, AblateConfig, CompareConfig
 from smolmamba.experiments.measure import measure
 from smolmamba.experiments.protocol import train_one
 from smolmamba.experiments.stats import mean_interval, paired_difference
 from smolmamba.io import write_json_atomic, write_text_atomic
-from smolmamba.models import create_model
+from smolmamba.models import create_model, rebuild
 
 PRUNERS = ("sst_tp", "siv", "latency", "clipped", "random", "high_siv")
 DEEP_PRUNING = ((1.0, 1.0), (0.8, 0.6), (0.6, 0.4), (0.5, 0.3), (0.4, 0.2), (0.3, 0.1))
@@ -50,11 +50,7 @@ SPIKFORMER_REFERENCE = "spikformer_reference"  # the state study's peer, trained
 
 def variant(trained, name: str, **overrides):
     """`name` rebuilt with the trained model's config plus overrides, carrying the trained weights."""
-    model = create_model(name, **{**model_overrides(trained.cfg), **overrides})
-    missing, unexpected = model.load_state_dict(trained.state_dict(), strict=False)
-    if any(".pruner." not in k for k in missing + unexpected):
-        raise ValueError(f"{name} does not match the trained weights: {(missing + unexpected)[:5]}")
-    return model
+    return rebuild(trained, name, **overrides)
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from smolmamba.experiments.measure import measure
 from smolmamba.experiments.protocol import model_name, tune_and_train_all
 from smolmamba.experiments.stats import mean_interval
 from smolmamba.io import write_csv_atomic, write_json_atomic, write_text_atomic
-from smolmamba.models import create_model
+from smolmamba.models import rebuild
 
 SWEEP_SCALES = (1.5, 1.0, 0.75, 0.5, 0.3)  # multiply the default keep ratios (capped at 1)
 
@@ -84,10 +84,7 @@ def keep_ratio_sweep(trained, name: str, dataset: str, cfg: CompareConfig) -> li
     settings = [("off", dict(pruning_mode="off"))] + [
         (f"x{s:g}", dict(keep_ratios=tuple(min(1.0, r * s) for r in base.keep_ratios))) for s in SWEEP_SCALES]
     for label, overrides in settings:
-        model = create_model(name, **{**model_overrides(base), **overrides})
-        missing, unexpected = model.load_state_dict(trained.state_dict(), strict=False)
-        if any(".pruner." not in k for k in missing + unexpected):  # only pruning-off drops pruners
-            raise ValueError(f"sweep model does not match the trained one: {missing + unexpected}")
+        model = rebuild(trained, name, **overrides)  # only pruning-off drops pruners
         m = measure(model, batches)
         ratios = list(model.cfg.keep_ratios) if model.cfg.prunes else [1.0] * len(base.keep_ratios)
         points.append({"dataset": dataset, "setting": label, "keep_ratios": ratios,

@@ -82,6 +82,10 @@ class ModelCfg:
                 "detach_reset": self.detach_reset, "kernel": self.lif_kernel,
                 "alpha": self.surrogate_alpha}
 
+    def fields(self) -> dict:
+        """Every option by name, as create_model's keyword overrides."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
     def replace(self, **overrides) -> "ModelCfg":
         """A copy with some fields changed; an unknown field is a ValueError naming it."""
         names = {f.name for f in dataclasses.fields(self)}
