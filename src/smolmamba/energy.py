@@ -25,11 +25,11 @@ import torch
 from torch import Tensor, nn
 from torch.nn.modules.utils import _pair
 
+from smolmamba.costs import E_AC_PJ, E_MAC_PJ
 from smolmamba.layers.counts import SpikeStats, spike_stats
 from smolmamba.neurons import LIF
 
-E_MAC_PJ = 4.6
-E_AC_PJ = 0.9
+__all__ = ["CONVENTIONS", "E_AC_PJ", "E_MAC_PJ", "EnergyMeter", "EnergyReport", "LayerCount", "measure_energy"]
 CONVENTIONS = ("strict", "paper")
 EXCLUDED_IN_PAPER = ("neuron", "norm", "add")
 

@@ -1,4 +1,4 @@
-"""SMixer's token mixer, DSTSP and the EViT-style fusing pruner (seed 003)."""
+"""SMixer's token mixer, DSTSP and the EViT-style fusing pruner (SMixer, ICLR 2026)."""
 
 import pytest
 import torch

@@ -1,10 +1,13 @@
 """Pruning with a fused token: SMixer's DSTSP (input level) and the EViT-style block pruner.
 
+SMixer: "SMixer: Rethinking Efficient-Training and Event-Driven SNNs", ICLR 2026,
+https://openreview.net/forum?id=78glEsQB0v.
+
 Shapes: tokens [T, B, N, D]; spikes alike; positions [B, k] original indices, ascending;
 time_index [B, T'] kept steps, ascending. A fused token is appended last and carries position N.
 
 Fused token: the dropped tokens are merged into one, their importance-weighted mean, as EViT does
-(weights = max(score, 0) + eps, so an all-silent set gives the plain mean). Seed 003 names
+(weights = max(score, 0) + eps, so an all-silent set gives the plain mean). SMixer (ICLR 2026) names
 "softmatch" for this merge without defining it; EViT's rule is published, parameter-free, and is
 what our Spikformer+EViT peer uses, so both peers merge alike.
 
@@ -36,7 +39,7 @@ EPS = 1e-6
 
 
 def kept_steps(time_steps: int, temporal_prune_rate: float) -> int:
-    """T' = max(1, round(T * (1 - P_T))); P_T = 1 keeps a single step (seed 003's default)."""
+    """T' = max(1, round(T * (1 - P_T))); P_T = 1 keeps a single step (SMixer's default)."""
     if not 0.0 <= temporal_prune_rate <= 1.0:
         raise ValueError(f"temporal_prune_rate must lie in [0, 1], got {temporal_prune_rate}")
     return max(1, int(round(time_steps * (1.0 - temporal_prune_rate))))

@@ -137,7 +137,8 @@ class LatencyOnly(nn.Module):
 
 
 class ClippedValue(nn.Module):
-    """Clipped-value importance: sum over channels of max(y, 0) of the previous mixer's values y
+    """Clipped-value importance ("Exploring Token Pruning in Vision State Space Models", NeurIPS 2024,
+    eq. 9): sum over channels of max(y, 0) of the previous mixer's values y
     (the SSM's scan output), mean over T; the residual stream [T, B, N, D] where there are none."""
 
     def forward(self, spikes: Tensor, residual: Tensor, values: Tensor | None = None) -> Tensor:

@@ -1,11 +1,11 @@
-"""SMixer's spiking token mixer (seed 003, after STMixer): SN(W_M V) with a learnable token matrix.
+"""SMixer's spiking token mixer (SMixer, ICLR 2026; after STMixer): SN(W_M V), W_M a learnable token matrix.
 
 Shapes: spikes s [T, B, n, D] -> out [T, B, n, D]; W_M [M, M] over tokens, shared by all channels.
 SSA's SN(Q K^T V) becomes SN(W_M V): Q and K collapse into W_M, the value branch
 V = LIF(BN(Linear(s))) and the output projection Linear + BN stay as in SSA. No spike x spike
 product remains, so the mixer is event-driven (weight x spike only).
 Deviation: a BatchNorm1d (over channels) sits between W_M V and its LIF, as before every other LIF
-of this code base. Without it W_M V is unnormalised and, at seed 003's T' = 1 (a LIF then needs an
+of this code base. Without it W_M V is unnormalised and, at SMixer's T' = 1 (a LIF then needs an
 input >= 2 V_th), the mixer's LIF stays silent from init. Eval-mode BN is a per-channel scale and
 bias current, so no spike x spike product appears.
 
