@@ -67,19 +67,26 @@ def numba_reason(op: str, device: torch.device, dtype: torch.dtype, surrogate: s
 
 
 def _environment() -> tuple:
-    """What, besides the key, decides availability: it is part of the cache key, so a change re-resolves."""
+    """What, besides the key, decides availability on CUDA or for Triton: part of the cache key there, so
+    a change (Triton's interpreter switched on, say) re-resolves."""
     return triton_runtime.import_error(), triton_runtime.interpreting()
 
 
 @functools.lru_cache(maxsize=None)
 def _cached_rule(op: str, requested: str, device: torch.device, dtype: torch.dtype, surrogate: str | None,
-                 environment: tuple) -> str:
-    return _rule(op, requested, device, dtype, surrogate, compiling=False)
+                 environment: tuple | None) -> str:
+    backend = _rule(op, requested, device, dtype, surrogate, compiling=False)
+    _RESOLVED.setdefault((op, requested, device, dtype, backend), Resolution(
+        op, requested, str(device), str(dtype).removeprefix("torch."), backend))
+    return backend
 
 
 def _rule(op: str, requested: str, device: torch.device, dtype: torch.dtype, surrogate: str | None,
           compiling: bool) -> str:
     """The availability table: which backend runs, or the error saying why the requested one cannot."""
+    if op not in OPS:
+        raise ValueError(f"op={op!r} is unknown; use one of {sorted(OPS)}")
+    check_name(op, requested)
     param = PARAM[op]
     if requested == "auto":
         if triton_runtime.compiled_available(device):
@@ -104,17 +111,12 @@ def resolve(op: str, requested: str, tensor: torch.Tensor, surrogate: str | None
     """The backend that runs `op` ("scan" or "lif") for `requested` on tensors like `tensor` (its device
     and dtype); `surrogate`: the LIF's. ValueError for an unknown name, ValueError / RuntimeError saying
     why for an explicit backend that cannot run here."""
-    if op not in OPS:
-        raise ValueError(f"op={op!r} is unknown; use one of {sorted(OPS)}")
-    check_name(op, requested)
+    device = tensor.device
     if torch.compiler.is_compiling():  # torch.compile / torch.export trace the rule, not the cache
-        return _rule(op, requested, tensor.device, tensor.dtype, surrogate, compiling=True)
-    backend = _cached_rule(op, requested, tensor.device, tensor.dtype, surrogate, _environment())
-    key = (op, requested, tensor.device, tensor.dtype, backend)
-    if key not in _RESOLVED:
-        _RESOLVED[key] = Resolution(op, requested, str(tensor.device), str(tensor.dtype).removeprefix("torch."),
-                                    backend)
-    return backend
+        return _rule(op, requested, device, tensor.dtype, surrogate, compiling=True)
+    # on CPU only an explicit 'triton' depends on Triton's state
+    environment = _environment() if device.type == "cuda" or requested == "triton" else None
+    return _cached_rule(op, requested, device, tensor.dtype, surrogate, environment)
 
 
 def resolved() -> tuple[Resolution, ...]:
