@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import numbers
 from dataclasses import dataclass
 
 from smolmamba.layers.pruning import check_pruner_name
@@ -108,26 +109,31 @@ def check_choice(field: str, value, choices: tuple) -> None:
         raise ValueError(f"{field}={value!r} is unknown; choose one of {choices}{hint}")
 
 
+def _positive_int(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 1
+
+
+def _finite(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def check_types(cfg: ModelCfg) -> None:
     """Sizes are positive ints, flags bools, the init constants finite numbers."""
     for name in POSITIVE_INTS:
-        value = getattr(cfg, name)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be >= 1 (an int), got {value!r}")
-    if cfg.dt_rank is not None and (isinstance(cfg.dt_rank, bool) or not isinstance(cfg.dt_rank, int)
-                                    or cfg.dt_rank < 1):
+        if not _positive_int(getattr(cfg, name)):
+            raise ValueError(f"{name} must be >= 1 (an int), got {getattr(cfg, name)!r}")
+    if cfg.dt_rank is not None and not _positive_int(cfg.dt_rank):
         raise ValueError(f"dt_rank must be an int >= 1 or None (ceil(embed_dim / 16)), got {cfg.dt_rank!r}")
     for name in FLAGS:
         if not isinstance(getattr(cfg, name), bool):
             raise ValueError(f"{name} must be true or false, got {getattr(cfg, name)!r}")
     for name in ("mlp_ratio", "attn_scale", "u_gain"):
-        value = getattr(cfg, name)
-        if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-            raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+        if not (_finite(getattr(cfg, name)) and getattr(cfg, name) > 0):
+            raise ValueError(f"{name} must be a finite number > 0, got {getattr(cfg, name)!r}")
     for name in ("gate_bias", "scan_out_bias"):
-        if not (isinstance(getattr(cfg, name), (int, float)) and math.isfinite(getattr(cfg, name))):
+        if not _finite(getattr(cfg, name)):
             raise ValueError(f"{name} must be a finite number, got {getattr(cfg, name)!r}")
-    if not (isinstance(cfg.dt_max, (int, float)) and math.isfinite(cfg.dt_max) and cfg.dt_max >= 1e-3):
+    if not (_finite(cfg.dt_max) and cfg.dt_max >= 1e-3):
         raise ValueError(f"dt_max must be a finite number >= 1e-3 (dt is drawn log-uniform from 1e-3 to dt_max), "
                          f"got {cfg.dt_max!r}")
 
