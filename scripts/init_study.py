@@ -18,8 +18,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 
-from smolmamba.data.model_input import fit_batch
-from smolmamba.data.registry import build_dataset
+from smolmamba.data.model_input import dataset_for_model, fit_batch
 from smolmamba.data.split import carve_validation
 from smolmamba.energy import EnergyMeter
 from smolmamba.experiments.config import CompareConfig
@@ -39,8 +38,7 @@ CANDIDATES = {  # "as built": the model before this study (gate_bias 0.0); the d
 
 def validation_batches(model_cfg, dataset: str, fraction: float, batch_size: int = 256) -> list:
     """The compare recipe's validation images (no augmentation) as (x, y) batches fitted to the model."""
-    T = model_cfg.time_steps if model_cfg.events else None
-    train, _ = build_dataset(dataset, split="train", T=T, img_size=model_cfg.img_size)
+    train, _ = dataset_for_model(dataset, model_cfg, "train", classes=False, channels=False)
     _, val = carve_validation(train, train, fraction)
     return [(fit_batch(x.float(), model_cfg), torch.as_tensor(y))
             for x, y in DataLoader(val, batch_size=batch_size, shuffle=False)]

@@ -87,7 +87,7 @@ def test_scan_count_matches_hand_formula():
     with EnergyMeter(root) as meter:
         root(x)
     rep = meter.report()
-    per_token = 5 * s + 3
+    per_token = 5 * s + 4
     assert row(rep, "ssm.scan")["macs"] == 2 * t * n * e * per_token + t * n * e
     assert row(rep, "ssm.in_proj")["binary"]
     assert row(rep, "ssm.forward_dir.dt_proj")["macs"] > 0  # real input
@@ -115,8 +115,8 @@ def test_pruning_halves_scan_and_mlp_counts():
     scan_dense = row(reports[0], "blocks.0.mixer.scan")["dense"]
     scan_pruned = row(reports[1], "blocks.0.mixer.scan")["dense"]
     t, e, s = 4, 32, 4  # T, SSM channels (expand 1), state size
-    assert scan_dense == t * n * e * (2 * (5 * s + 3) + 1)
-    assert scan_pruned == t * k * e * (2 * (5 * s + 4) + 1)  # +1 per direction: the alignment gap decay
+    assert scan_dense == t * n * e * (2 * (5 * s + 4) + 1)
+    assert scan_pruned == t * k * e * (2 * (5 * s + 5) + 1)  # +1 per direction: the alignment gap decay
     for layer in ("blocks.0.mlp.fc1", "blocks.0.mlp.fc2", "blocks.0.mixer.in_proj"):
         assert row(reports[1], layer)["dense"] == pytest.approx(row(reports[0], layer)["dense"] * k / n)
     assert any(r["name"] == "blocks.0.pruner" for r in reports[1].layers)
@@ -213,11 +213,13 @@ def test_measure_energy_is_reproducible_per_seed():
 
 # Recorded before energy.py became a generic meter (per-image totals, embedded test data, 1 batch of 4,
 # seed 0); the refactor must not move any of them. smolmamba_tiny's were recorded again when the gate's
-# init shift became 1.0 (its LIF fires more at init: 8.44 -> 8.51 M ACs); the MACs did not move.
+# init shift became 1.0 (its LIF fires more at init: 8.44 -> 8.51 M ACs); the MACs did not move. And again
+# when the scan count took in the delta bias and the softplus (5N + 3 -> 5N + 4 per token, channel and
+# direction: strict MACs 4586368 -> 4661632, paper ACs 8597153.5 -> 8600742.5; no spike moved).
 # The figures are those of torch's default 2 threads: other thread counts may flip a spike.
 RECORDED = {
-    ("smolmamba_tiny", "strict"): (67087468.71493795, 4586368.0, 8505519.714937951, 28.75226054344415),
-    ("smolmamba_tiny", "paper"): (67087468.71493795, 25728.0, 8597153.5, 7.855786950000001),
+    ("smolmamba_tiny", "strict"): (67162732.71493796, 4661632.0, 8505519.714937951, 29.09847494344415),
+    ("smolmamba_tiny", "paper"): (67162732.71493796, 25728.0, 8600742.5, 7.859017050000002),
     ("spikformer_tiny", "strict"): (90501760.0, 1503872.0, 10581127.835083008, 16.440826251574705),
     ("spikformer_tiny", "paper"): (90501760.0, 35456.0, 10318983.835083008, 9.450183051574706),
 }
@@ -232,3 +234,39 @@ def test_energy_totals_match_the_recorded_figures(name):
         t = report.totals
         assert report.images == 4 and t["dense"] == pytest.approx(dense, rel=1e-12)
         assert (t["macs"], t["acs"], t["energy_uj"]) == pytest.approx((macs, acs, energy), rel=1e-6)
+
+
+def test_keyword_calls_count_as_positional_calls():
+    """The meter binds each call to the forward's parameter names: a layer called with keywords
+    (positions=..., align=...) gets the same counts as one called positionally."""
+    from smolmamba.layers.dstsp import DSTSP
+    from smolmamba.layers.pruning import TokenPruner
+
+    torch.manual_seed(0)
+    ssm = SpikingSSM(8, expand=2, d_state=4, dt_rank=2, lif_kwargs=LIF_KW, scan_impl="reference")
+    pruner, dstsp = TokenPruner("sst_tp", 0.5, 6), DSTSP(0.5, 0.5, fuse=False, lif_kwargs=LIF_KW)
+
+    class Root(nn.Module):
+        def __init__(self, keywords: bool):
+            super().__init__()
+            self.ssm, self.pruner, self.dstsp, self.keywords = ssm, pruner, dstsp, keywords
+
+        def forward(self, x):  # x [B, T, 6, D]
+            x = x.transpose(0, 1)
+            s, positions = (x > 0).float(), torch.tensor([[0, 2, 3, 5]]).expand(x.shape[1], -1)
+            if self.keywords:
+                self.dstsp(tokens=x)
+                self.pruner(x=x, spikes=s, positions=torch.arange(6).expand(x.shape[1], -1))
+                return self.ssm(s=s[:, :, :4], positions=positions, align=True).out
+            self.dstsp(x)
+            self.pruner(x, s, torch.arange(6).expand(x.shape[1], -1))
+            return self.ssm(s[:, :, :4], positions, True).out
+
+    x = torch.randn(3, 2, 6, 8)
+    reports = []
+    for keywords in (False, True):
+        with EnergyMeter(Root(keywords)) as meter, torch.no_grad():
+            meter.model(x)
+        reports.append({r["name"]: r["dense"] for r in meter.report().layers})
+    assert reports[0] == reports[1]
+    assert reports[1]["ssm.scan"] == 2 * 4 * 16 * (2 * (5 * 4 + 5) + 1)  # per image, aligned: 5N + 4 + 1 a direction

@@ -147,7 +147,7 @@ def test_token_pruner(ratio, name, t, b, n, d):
         return
     x, spikes = torch.randn(t, b, n, d), (torch.rand(t, b, n, d) > 0.5).float()
     positions = torch.arange(n).expand(b, n)
-    out = call(pruner, x, spikes, positions, {})
+    out = call(pruner, x, spikes, positions)
     assert out is not None
     k = min(pruner.k, n)
     kept_x, kept_s, kept_pos, importance = out

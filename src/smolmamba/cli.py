@@ -7,6 +7,7 @@ import sys
 
 from smolmamba import __version__
 from smolmamba.cli_experiments import add_experiment_commands
+from smolmamba.costs import E_AC_PJ, E_MAC_PJ
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
@@ -152,8 +153,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batches", type=int, default=4)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--convention", choices=["strict", "paper", "both"], default="both")
-    p.add_argument("--e-mac", type=float, default=4.6, help="pJ per MAC (45 nm: 4.6)")
-    p.add_argument("--e-ac", type=float, default=0.9, help="pJ per AC (45 nm: 0.9)")
+    p.add_argument("--e-mac", type=float, default=E_MAC_PJ, help=f"pJ per MAC (45 nm: {E_MAC_PJ})")
+    p.add_argument("--e-ac", type=float, default=E_AC_PJ, help=f"pJ per AC (45 nm: {E_AC_PJ})")
     p.add_argument("--seed", type=int, default=0, help="seed of a --model's random initialisation")
     p.add_argument("--json", default=None, help="write the report(s) here")
     p.set_defaults(func=_cmd_energy)
@@ -174,7 +175,6 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    args.argv = list(sys.argv[1:] if argv is None else argv)
     if args.command is None:
         parser.print_help()
         return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 from pathlib import Path
 
 
@@ -25,7 +26,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         run_compare(resume_config(Path(args.resume)))
         return 0
     if args.lr and args.lr_from:
-        raise SystemExit("compare: give --lr or --lr-from, not both")
+        raise ValueError("give --lr or --lr-from, not both")
     picked = lrs_picked_in(Path(args.lr_from)) if args.lr_from else None
     cfg = protocol_config(args.protocol or "quick", roles=args.models and tuple(args.models),
                           datasets=args.datasets and tuple(args.datasets),
@@ -89,9 +90,19 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     print(markdown)
     print(f"wrote {out / 'bench.json'} and {out / 'bench.md'}")
     if args.doc:
-        update_doc(Path(args.doc), markdown, "smolmamba " + " ".join(args.argv))
+        update_doc(Path(args.doc), markdown, bench_command(args))
         print(f"updated {args.doc}")
     return 0 if results["rows"] or results.get("levers") else 1
+
+
+def bench_command(args: argparse.Namespace) -> str:
+    """The `smolmamba bench` command with the options it was parsed into (the doc records it)."""
+    switches = ("quick", "levers_only", "no_imagenet", "no_train", "no_profile", "no_memory")
+    words = ["smolmamba", "bench"] + [f"--{name.replace('_', '-')}" for name in switches if getattr(args, name)]
+    for name in ("device", "threads", "rounds", "out", "doc"):
+        if getattr(args, name) is not None:
+            words += [f"--{name}", str(getattr(args, name))]
+    return shlex.join(words)
 
 
 def _cmd_diagnose(args: argparse.Namespace) -> int:

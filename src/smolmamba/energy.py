@@ -17,6 +17,7 @@ neurons and adds excluded). Energy = E_MAC * MACs + E_AC * ACs (45 nm: 4.6 pJ an
 
 from __future__ import annotations
 
+import inspect
 import math
 from dataclasses import asdict, dataclass, field
 
@@ -24,11 +25,11 @@ import torch
 from torch import Tensor, nn
 from torch.nn.modules.utils import _pair
 
+from smolmamba.costs import E_AC_PJ, E_MAC_PJ
 from smolmamba.layers.counts import SpikeStats, spike_stats
 from smolmamba.neurons import LIF
 
-E_MAC_PJ = 4.6
-E_AC_PJ = 0.9
+__all__ = ["CONVENTIONS", "E_AC_PJ", "E_MAC_PJ", "EnergyMeter", "EnergyReport", "LayerCount", "measure_energy"]
 CONVENTIONS = ("strict", "paper")
 EXCLUDED_IN_PAPER = ("neuron", "norm", "add")
 
@@ -97,8 +98,16 @@ class EnergyReport:
         return "\n".join(lines)
 
 
-def _rate_input(x: Tensor) -> Tensor:
-    return x[0] if isinstance(x, tuple) else x
+def call_inputs(signature: inspect.Signature, args: tuple, kwargs: dict) -> dict:
+    """A forward call's arguments by parameter name, defaults filled in, however they were passed."""
+    bound = signature.bind(*args, **kwargs)
+    bound.apply_defaults()
+    return dict(bound.arguments)
+
+
+def _first_input(args: tuple, kwargs: dict) -> Tensor:
+    """The input a torch layer was called with, positionally (input) or by keyword."""
+    return args[0] if args else next(iter(kwargs.values()))
 
 
 def _linear_ops(module: nn.Linear, out: Tensor) -> int:
@@ -133,6 +142,7 @@ class EnergyMeter:
 
     Every LIF, every layer class with `op_counts` (layers/counts.py) and the torch layers of
     TORCH_LAYERS get a forward hook; the modules a model lists in `head_modules()` count as "head".
+    Hooks see keyword calls as positional ones (layers read their inputs by name: `call_inputs`).
     Hooks are removed on exit, so nothing stays attached to the model.
     """
 
@@ -154,10 +164,10 @@ class EnergyMeter:
         return self._lif_stats.get(id(lif))
 
     def __enter__(self) -> "EnergyMeter":
-        def root_pre_hook(module, args):
-            self.images += int(args[0].shape[0])
+        def root_pre_hook(module, args, kwargs):
+            self.images += int(_first_input(args, kwargs).shape[0])
 
-        self._handles.append(self.model.register_forward_pre_hook(root_pre_hook))
+        self._handles.append(self.model.register_forward_pre_hook(root_pre_hook, with_kwargs=True))
         heads = {m for module in self.model.modules() if hasattr(module, "head_modules")
                  for m in module.head_modules()}
         for name, module in self.model.named_modules():
@@ -165,14 +175,14 @@ class EnergyMeter:
             if isinstance(module, LIF):
                 hook = self._neuron_hook(name)
             elif hasattr(module, "op_counts"):
-                hook = self._layer_hook(name)
+                hook = self._layer_hook(name, inspect.signature(module.forward))
             else:
                 for types, kind, ops, spike_input in TORCH_LAYERS:
                     if isinstance(module, types):
                         hook = self._torch_hook(name, "head" if module in heads else kind, ops, spike_input)
                         break
             if hook is not None:
-                self._handles.append(module.register_forward_hook(hook))
+                self._handles.append(module.register_forward_hook(hook, with_kwargs=True))
         return self
 
     def __exit__(self, *exc) -> None:
@@ -182,21 +192,21 @@ class EnergyMeter:
         self._lif_stats.clear()
 
     def _neuron_hook(self, name):
-        def hook(module, args, out):
+        def hook(module, args, kwargs, out):
             spikes = out[0] if isinstance(out, tuple) else out
             stats = self._lif_stats[id(module)] = spike_stats(spikes)  # measured once, read by mixers
             self._count(name, "neuron").add(float(spikes.numel()), stats)  # rate of its output spikes
         return hook
 
-    def _layer_hook(self, name):
-        def hook(module, args, out):
-            for c in module.op_counts(args, out, self._spikes):
+    def _layer_hook(self, name, signature):
+        def hook(module, args, kwargs, out):
+            for c in module.op_counts(call_inputs(signature, args, kwargs), out, self._spikes):
                 self._count(name + c.suffix, c.kind).add(float(c.dense), c.stats, c.spike_driven)
         return hook
 
     def _torch_hook(self, name, kind, ops, spike_input):
-        def hook(module, args, out):
-            stats = spike_stats(_rate_input(args)) if spike_input else None
+        def hook(module, args, kwargs, out):
+            stats = spike_stats(_first_input(args, kwargs)) if spike_input else None
             self._count(name, kind).add(float(ops(module, out)), stats)
         return hook
 

@@ -11,7 +11,7 @@ One step (k = 1 - 1/tau):
     soft reset: V_t = H_t - S_t * V_th
 `lif_ref` runs the loop under autograd; `lif` runs it without a graph and backpropagates
 through time by hand, saving only H, with a fused kernel (numba on CPU, ops/lif_cpu.py; Triton on
-CUDA, ops/lif_triton.py) or plain torch ops (ops/lif_torch.py); `lif_kernel` says which.
+CUDA, ops/lif_triton.py) or plain torch ops (ops/lif_torch.py); ops/backend.py picks (`lif_kernel` says which).
 Surrogate gradients are in surrogates.py.
 """
 
@@ -21,7 +21,7 @@ import torch
 from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 
-from smolmamba.ops import lif_cpu, lif_torch, triton_runtime
+from smolmamba.ops import backend, lif_cpu, lif_torch
 from smolmamba.surrogates import SURROGATES, resolve_surrogate
 
 __all__ = ["KERNELS", "LIF", "SURROGATES", "heaviside_surrogate", "lif", "lif_kernel", "lif_ref"]
@@ -113,28 +113,14 @@ def lif_ref(
     return (spikes, torch.stack(membrane)) if return_membrane else spikes
 
 
-KERNELS = ("auto", "numba", "triton", "torch")
+KERNELS = backend.OPS["lif"]
 
 
 def lif_kernel(x: Tensor, surrogate: str = "sigmoid", kernel: str = "auto") -> str:
-    """Which kernel `lif(x, surrogate=..., kernel=...)` runs: 'triton' (fused, CUDA; auto picks it when
-    Triton compiles there), 'numba' (fused, CPU float32/64, eager) or 'torch' (any device and dtype,
-    traceable). An explicit kernel that cannot run is a ValueError saying why."""
-    if kernel not in KERNELS:
-        raise ValueError(f"kernel={kernel!r} is unknown; use one of {KERNELS}")
-    if kernel == "torch":
-        return "torch"
-    if kernel == "triton" or (x.is_cuda and triton_runtime.compiled_available(x)):
-        triton_runtime.check_runnable("kernel='triton'", x, "kernel='torch'")
-        return "triton"
-    reason = lif_cpu.unavailable_reason(x, surrogate)
-    if torch.compiler.is_compiling():  # dynamo / torch.export trace torch ops, not numba calls
-        reason = "torch.compile/torch.export is tracing (it traces the torch kernel)"
-    if reason is None:
-        return "numba"
-    if kernel == "numba":
-        raise ValueError(f"kernel='numba' cannot run: {reason}; use kernel='auto' or 'torch'")
-    return "torch"
+    """Which kernel `lif(x, surrogate=..., kernel=...)` runs (ops/backend.py, op "lif"): 'triton' (fused,
+    CUDA; auto picks it when Triton compiles there), 'numba' (fused, CPU float32/64, eager) or 'torch'
+    (any device and dtype, traceable). An explicit kernel that cannot run is a ValueError saying why."""
+    return backend.resolve("lif", kernel, x, surrogate)
 
 
 class _LIFFunction(torch.autograd.Function):
@@ -225,8 +211,7 @@ class LIF(nn.Module):
         super().__init__()
         if impl not in _IMPLS:
             raise ValueError(f"impl={impl!r} is unknown; use one of {sorted(_IMPLS)}")
-        if kernel not in KERNELS:
-            raise ValueError(f"kernel={kernel!r} is unknown; use one of {KERNELS}")
+        backend.check_name("lif", kernel)
         _check_params(tau, v_threshold, v_reset)
         _, alpha = resolve_surrogate(surrogate, alpha)
         self.tau, self.v_threshold, self.v_reset = float(tau), float(v_threshold), float(v_reset)

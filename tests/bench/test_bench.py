@@ -155,3 +155,21 @@ def test_levers_table_one_model(tmp_path):
     assert "| smixer_tiny | baseline |" in text and "1.00x" in text and "time / layer floor" in text
     with pytest.raises(ValueError, match="bench variant"):
         ops_per_step(Case("smixer_tiny", 2, "train", variant="turbo"))
+
+
+def test_bench_command_is_rebuilt_from_the_parsed_options():
+    from smolmamba.cli import build_parser
+    from smolmamba.cli_experiments import bench_command
+
+    args = build_parser().parse_args(["bench", "--quick", "--no-memory", "--out", "o dir", "--doc", "d.md"])
+    assert bench_command(args) == ("smolmamba bench --quick --no-memory --device cpu --threads 2 --rounds 5 "
+                                   "--out 'o dir' --doc d.md")
+    assert not hasattr(args, "argv")
+
+
+def test_energy_flags_default_to_the_energy_constants():
+    from smolmamba.cli import build_parser
+    from smolmamba.energy import E_AC_PJ, E_MAC_PJ
+
+    args = build_parser().parse_args(["energy", "--model", "smolmamba_tiny"])
+    assert (args.e_mac, args.e_ac) == (E_MAC_PJ, E_AC_PJ)

@@ -38,7 +38,7 @@ def test_cifar10_pickle_folder(tmp_path):
     assert img.size == (32, 32) and img.getpixel((5, 7)) == (255, 0, 0) and label == 3
     ds, info = build_dataset("cifar10", root=tmp_path, split="test")
     x, _ = ds[0]
-    assert x.shape == (3, 32, 32) and info["num_classes"] == 10 and info["T"] is None
+    assert x.shape == (3, 32, 32) and info.num_classes == 10 and info.T is None
     aug, _ = build_dataset("cifar10", root=tmp_path, augment=True)
     assert aug[0][0].shape == (3, 32, 32)
 
@@ -64,28 +64,28 @@ def test_grey_folder_is_read_as_one_channel(tmp_path):
     make_tree(tmp_path, mode="L")
     for augment in (False, True):
         ds, info = build_dataset("imagefolder", root=tmp_path, split="train", img_size=32, augment=augment)
-        assert info["in_chans"] == 1 and ds[0][0].shape == (1, 32, 32)
+        assert info.in_chans == 1 and ds[0][0].shape == (1, 32, 32)
     test, info = build_dataset("imagefolder", root=tmp_path, split="test", img_size=32)
-    assert info["in_chans"] == 1 and test[0][0].shape == (1, 32, 32)
+    assert info.in_chans == 1 and test[0][0].shape == (1, 32, 32)
 
 
 def test_a_folder_mixing_grey_and_colour_is_colour(tmp_path):
     make_tree(tmp_path, mode="L")
     Image.new("RGB", (20, 24), (1, 2, 3)).save(tmp_path / "train" / "dog" / "0.png")  # sampled first
     ds, info = build_dataset("imagefolder", root=tmp_path, split="train", img_size=32)
-    assert info["in_chans"] == 3 and all(ds[i][0].shape == (3, 32, 32) for i in range(len(ds)))
+    assert info.in_chans == 3 and all(ds[i][0].shape == (3, 32, 32) for i in range(len(ds)))
 
 
 def test_imagenet_subset_takes_its_class_count_from_the_folder(tmp_path):
     make_tree(tmp_path, classes=("n01440764", "n01443537", "n01484850"))
     ds, info = build_dataset("imagenet", root=tmp_path, split="train", img_size=32)
-    assert info["num_classes"] == 3 and info["in_chans"] == 3 and ds[0][0].shape == (3, 32, 32)
+    assert info.num_classes == 3 and info.in_chans == 3 and ds[0][0].shape == (3, 32, 32)
 
 
 def test_image_folder_and_empty_class(tmp_path):
     make_tree(tmp_path)
     ds, info = build_dataset("imagefolder", root=tmp_path, split="test", img_size=32)
-    assert len(ds) == 4 and info["num_classes"] == 2 and ds[3][0].shape == (3, 32, 32) and ds[3][1] == 1
+    assert len(ds) == 4 and info.num_classes == 2 and ds[3][0].shape == (3, 32, 32) and ds[3][1] == 1
     (tmp_path / "train" / "zebra").mkdir()
     with pytest.raises(FileNotFoundError, match=r"(?s)zebra.*hold no images.*<class_a>"):
         image_folder(tmp_path, "train")

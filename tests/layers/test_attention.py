@@ -3,6 +3,7 @@ import torch
 
 from smolmamba.layers.attention import SpikingSelfAttention, spiking_attention
 from smolmamba.layers.block import Block
+from smolmamba.layers.carry import BlockCarry
 
 LIF_KW = {"tau": 2.0, "v_threshold": 1.0, "surrogate": "sigmoid", "detach_reset": False}
 
@@ -66,7 +67,7 @@ def test_every_linear_sees_binary_spikes_and_has_a_bias():
     for name, m in block.named_modules():
         if isinstance(m, torch.nn.Linear):
             m.register_forward_pre_hook(lambda mod, args, name=name: seen.__setitem__(name, args[0]))
-    block(torch.randn(3, 2, 10, 16) * 2, None, {}, False)  # real-valued residual in
+    block(torch.randn(3, 2, 10, 16) * 2, BlockCarry(), False)  # real-valued residual in
     assert len(seen) == 6  # q, k, v, proj, fc1, fc2
     for name, x in seen.items():
         assert ((x == 0) | (x == 1)).all(), f"{name} got non-spike input"

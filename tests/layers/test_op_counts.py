@@ -9,6 +9,7 @@ from torch import nn
 
 from smolmamba.layers.attention import SpikingSelfAttention, kv_first
 from smolmamba.layers.block import Block
+from smolmamba.layers.carry import BlockCarry
 from smolmamba.layers.counts import SpikeStats
 from smolmamba.layers.dstsp import DSTSP
 from smolmamba.layers.norms import ScaleNorm
@@ -24,25 +25,25 @@ def no_spikes(lif):
 
 
 def test_scan_ops_by_hand():
-    # one sequence of 2 tokens, 1 channel, state size 1. Per token and direction: exp(dA) 2, dB*u 2,
-    # state update 1, readout 1, D*u 1, and the count's extra constant 1 (see scan_ops) = 8;
-    # 2 tokens x 2 directions = 32; summing the directions: 2 more.
-    assert scan_ops(1, 1, 2, 1, 1, aligned=False) == 34
-    # aligned: the gap decay adds 1 per token and direction: 32 + 4 + 2
-    assert scan_ops(1, 1, 2, 1, 1, aligned=True) == 38
-    # T=2, B=3, n=4, E=5, N=2: 120 (token, channel) pairs, each 2 directions x 13 + 1 = 27 operations
-    assert scan_ops(2, 3, 4, 5, 2, aligned=False) == 3240
+    # one sequence of 2 tokens, 1 channel, state size 1. Per token and direction: delta bias 1,
+    # softplus 1, exp(dA) 2, dB*u 2, state update 1, readout 1, D*u 1 = 9;
+    # 2 tokens x 2 directions = 36; summing the directions: 2 more.
+    assert scan_ops(1, 1, 2, 1, 1, aligned=False) == 38
+    # aligned: the gap decay adds 1 per token and direction: 36 + 4 + 2
+    assert scan_ops(1, 1, 2, 1, 1, aligned=True) == 42
+    # T=2, B=3, n=4, E=5, N=2: 120 (token, channel) pairs, each 2 directions x 14 + 1 = 29 operations
+    assert scan_ops(2, 3, 4, 5, 2, aligned=False) == 3480
 
 
 def test_ssm_counts_its_scan_and_gate():
     ssm = SpikingSSM(4, expand=1, d_state=1, dt_rank=1, lif_kwargs=LIF_KW, scan_impl="reference")
     s = torch.zeros(1, 1, 2, 4)  # T=1, B=1, n=2 tokens, D=E=4
-    scan, gate = ssm.op_counts((s, None, True), None, no_spikes)
-    assert (scan.suffix, scan.kind, scan.dense, scan.spike_driven) == (".scan", "scan", 4 * 34, False)
+    scan, gate = ssm.op_counts({"s": s, "positions": None, "align": True}, None, no_spikes)
+    assert (scan.suffix, scan.kind, scan.dense, scan.spike_driven) == (".scan", "scan", 4 * 38, False)
     assert (gate.suffix, gate.kind, gate.dense) == (".gate", "gate", 8)  # 2 tokens x 4 channels
     positions = torch.tensor([[0, 3]])
-    assert ssm.op_counts((s, positions, True), None, no_spikes)[0].dense == 4 * 38  # aligned
-    assert ssm.op_counts((s, positions, False), None, no_spikes)[0].dense == 4 * 34  # naive
+    assert ssm.op_counts({"s": s, "positions": positions, "align": True}, None, no_spikes)[0].dense == 4 * 42  # aligned
+    assert ssm.op_counts({"s": s, "positions": positions, "align": False}, None, no_spikes)[0].dense == 4 * 38  # naive
 
 
 def test_attention_order_rule():
@@ -56,7 +57,7 @@ def test_attention_counts_by_hand(order, dense):
     # Q K^T first: 3 x 3 x 2 = 18 per head, 36. "auto" picks K^T V first, as n=3 > 2.
     attn = SpikingSelfAttention(4, 2, LIF_KW, order=order)
     rates = {attn.q_lif: 6, attn.k_lif: 3, attn.v_lif: 12}  # of 12 elements: 1/2, 1/4, 1
-    first, second = attn.op_counts((torch.zeros(1, 1, 3, 4),), None, lambda lif: SpikeStats(rates[lif], 12, True))
+    first, second = attn.op_counts({"s": torch.zeros(1, 1, 3, 4)}, None, lambda lif: SpikeStats(rates[lif], 12, True))
     assert first.dense == second.dense == dense and first.kind == second.kind == "synapse"
     if order == "qk_first":  # Q AND K: 1/2 x 1/4; then times V: 1
         assert (first.stats.rate, second.stats.rate) == (0.125, 1.0)
@@ -66,24 +67,24 @@ def test_attention_counts_by_hand(order, dense):
 
 def test_token_mixer_counts_by_hand():
     mixer = SpikingTokenMixer(4, 3, LIF_KW)
-    (mix,) = mixer.op_counts((torch.zeros(1, 2, 3, 4),), None, no_spikes)
+    (mix,) = mixer.op_counts({"s": torch.zeros(1, 2, 3, 4)}, None, no_spikes)
     assert (mix.suffix, mix.dense) == (".token_mix", 72)  # 2 samples x (3 x 3 matrix) x 4 channels
 
 
 def test_pruners_count_scoring_and_sorting_by_hand():
     assert sort_comparisons(1, 4) == 8  # 4 scores: 4 x log2 4
     spikes = torch.zeros(2, 1, 4, 3)  # T=2, B=1, n=4, D=3
-    (count,) = TokenPruner("sst_tp", 0.5, 4).op_counts((spikes, spikes), None, no_spikes)
+    (count,) = TokenPruner("sst_tp", 0.5, 4).op_counts({"x": spikes, "spikes": spikes}, None, no_spikes)
     assert (count.kind, count.dense) == ("add", 24 + 16 + 8)  # spike sums 2x4x3, 4 per token, sort
-    (count,) = DSTSP().op_counts((spikes,), None, no_spikes)
+    (count,) = DSTSP().op_counts({"tokens": spikes}, None, no_spikes)
     assert (count.kind, count.dense) == ("add", 24 + 8 + 2)  # spike sums, sort of 4 tokens, of 2 steps
 
 
 def test_block_and_scale_norm_count_elementwise():
     block = Block(4, SpikingTokenMixer(4, 3, LIF_KW), 8, LIF_KW)
-    out = (torch.zeros(1, 2, 3, 4), None, {})
-    assert block.op_counts((), out, no_spikes)[0][:3] == (".residual", "add", 48)  # 2 adds x 24 elements
-    assert ScaleNorm(4).op_counts((), torch.zeros(5, 4), no_spikes)[0][:3] == ("", "norm", 20)
+    out = (torch.zeros(1, 2, 3, 4), BlockCarry())
+    assert block.op_counts({}, out, no_spikes)[0][:3] == (".residual", "add", 48)  # 2 adds x 24 elements
+    assert ScaleNorm(4).op_counts({}, torch.zeros(5, 4), no_spikes)[0][:3] == ("", "norm", 20)
 
 
 def test_max_pool_counts_comparisons():

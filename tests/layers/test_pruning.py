@@ -115,7 +115,7 @@ def test_every_pruner_keeps_k_sorted_positions(name):
     s = (torch.rand(t, b, n, d) < 0.4).float()
     positions = torch.arange(100, 100 + 2 * n, 2).expand(b, -1)  # earlier stage kept every other
     pruner = TokenPruner(name, 0.25, 2 * n)  # k = 6 of the original 24
-    xk, sk, pk, imp = pruner(x, s, positions, {})
+    xk, sk, pk, imp = pruner(x, s, positions)
     assert xk.shape == (t, b, 6, d) and sk.shape == (t, b, 6, d) and pk.shape == (b, 6)
     assert imp.shape == (b, n)
     assert torch.all(pk[:, 1:] > pk[:, :-1])

@@ -1,4 +1,4 @@
-"""SMixer's token mixer, DSTSP and the EViT-style fusing pruner (seed 003)."""
+"""SMixer's token mixer, DSTSP and the EViT-style fusing pruner (SMixer, ICLR 2026)."""
 
 import pytest
 import torch
@@ -199,7 +199,7 @@ def test_fusing_pruner_sst_tp_weights_get_gradient():
     torch.manual_seed(0)
     x = (torch.randn(3, 2, 8, 4) * 2).requires_grad_()
     pruner = FusingTokenPruner("sst_tp", 0.5, 8, LIF_KW)
-    x1, s1, _, _ = pruner(x, LIF(**LIF_KW)(x), torch.arange(8).expand(2, -1), {})
+    x1, s1, _, _ = pruner(x, LIF(**LIF_KW)(x), torch.arange(8).expand(2, -1))
     (x1.sum() + s1.sum()).backward()
     assert pruner.score.raw_weights.grad is not None
     assert pruner.score.raw_weights.grad.abs().sum() > 0

@@ -24,12 +24,12 @@ def test_maps_put_kept_tokens_at_their_positions_and_zeros_elsewhere():
     model, x = pair("smolmamba_tiny")
     with torch.no_grad():
         final, maps = model.forward_intermediates(x)
-        tokens, info = model.forward_features_with_info(x)
+        tokens, trace = model.forward_features_with_info(x)
     torch.testing.assert_close(final, tokens, rtol=0, atol=0)
     assert len(maps) == len(model.feature_info) == model.cfg.depth + 1
     assert all(m.shape == (2, 16, 4, 4) for m in maps)
     last = maps[-1].flatten(2).transpose(1, 2)  # (B, N, D)
-    positions = info["positions"][-1]  # (B, k)
+    positions = trace.positions[-1]  # (B, k)
     kept = torch.zeros(2, 16, dtype=torch.bool).scatter(1, positions, True)
     assert not last[~kept].any()
     torch.testing.assert_close(torch.gather(last, 1, positions[..., None].expand(-1, -1, 16)), tokens.mean(0))

@@ -3,6 +3,7 @@ import torch
 import torch.nn.functional as F
 
 from smolmamba.layers.block import Block
+from smolmamba.layers.carry import BlockCarry
 from smolmamba.layers.norms import ScaleNorm
 from smolmamba.layers.pruning import TokenPruner, gather_tokens
 from smolmamba.layers.ssm import SpikingSSM
@@ -64,12 +65,12 @@ def test_stage_starts_split_blocks_evenly():
 def test_pruning_modes():
     x = example_input(ModelCfg(**SMALL), 2)
     zero_shot = small_model(pruning_mode="zero_shot")
-    _, info = zero_shot.train().forward_features_with_info(x)
-    assert info["positions"] == []
-    _, info = zero_shot.eval().forward_features_with_info(x)
-    assert len(info["positions"]) == 4
-    _, info = small_model(pruning_mode="off").eval().forward_features_with_info(x)
-    assert info["positions"] == []
+    _, trace = zero_shot.train().forward_features_with_info(x)
+    assert trace.positions == ()
+    _, trace = zero_shot.eval().forward_features_with_info(x)
+    assert len(trace.positions) == 4
+    _, trace = small_model(pruning_mode="off").eval().forward_features_with_info(x)
+    assert trace.positions == ()
 
 
 def make_block(align, keep=0.5, n=24, dim=16, pruner="sst_tp"):
@@ -92,7 +93,7 @@ def gate_rate(block, x):
     rates = []
     handle = block.mixer.z_lif.register_forward_hook(lambda m, a, out: rates.append(out.mean().item()))
     with torch.no_grad():
-        block(x, None, {}, prune=True)
+        block(x, BlockCarry(), prune=True)
     handle.remove()
     return rates[0]
 
@@ -115,13 +116,14 @@ def test_aligned_pruned_block_equals_dense_block_with_silenced_tokens(keep):
     x = torch.randn(t, b, n, d, dtype=torch.float64) * 2
     assert 0.02 < gate_rate(block, x) < 0.98
     with torch.no_grad():
-        out, positions, context = block(x, None, {}, prune=True)
+        out, carry = block(x, BlockCarry(), prune=True)
+        positions = carry.positions
         assert torch.all(positions[:, 1:] > positions[:, :-1])
         assert positions.shape[1] < n
         dense, dense_scan = dense_block_with_silenced_tokens(block, x, positions)
     kept_scan = gather_tokens(dense_scan, positions)
     assert kept_scan.abs().max() > 0.1  # the gated scan output is not trivially zero
-    torch.testing.assert_close(context["ssm_out"], kept_scan, atol=1e-10, rtol=1e-10)
+    torch.testing.assert_close(carry.values, kept_scan, atol=1e-10, rtol=1e-10)
     torch.testing.assert_close(out, gather_tokens(dense, positions), atol=1e-10, rtol=1e-10)
 
 
@@ -131,9 +133,10 @@ def test_naive_pruning_differs_from_dense_with_silenced_tokens():
     block = make_block(align=False, keep=0.5, n=n, dim=d)
     x = torch.randn(t, b, n, d, dtype=torch.float64) * 2
     with torch.no_grad():
-        _, positions, context = block(x, None, {}, prune=True)
+        _, carry = block(x, BlockCarry(), prune=True)
+        positions = carry.positions
         _, dense_scan = dense_block_with_silenced_tokens(block, x, positions)
-    assert (context["ssm_out"] - gather_tokens(dense_scan, positions)).abs().max() > 1e-3
+    assert (carry.values - gather_tokens(dense_scan, positions)).abs().max() > 1e-3
 
 
 def test_align_flag_changes_the_scan_inside_the_model():
@@ -250,3 +253,57 @@ def test_tiny_model_overfits_64_random_labels():
             if acc == 1.0:
                 break
     assert acc == 1.0, f"train accuracy {acc} after {step + 1} steps, loss {loss.item():.3f}"
+
+
+@pytest.mark.parametrize("ste", [True, False])
+def test_pruner_ste_reaches_every_pruner_with_fused_tokens(ste):
+    """pruner_ste=False switches the straight-through factor off in the fusing (EViT) pruners too:
+    SST-TP's alpha, beta then get no gradient through the kept tokens' spikes."""
+    from smolmamba.neurons import LIF
+
+    model = create_model("spikformer_evit_tiny", pruner_ste=ste)
+    pruners = [b.pruner for b in model.blocks if b.pruner is not None]
+    assert len(pruners) == 4 and all(p.straight_through is ste for p in pruners)
+    torch.manual_seed(0)
+    x = torch.randn(3, 2, 8, 4) * 2
+    pruner = pruners[0].__class__("sst_tp", 0.5, 8, LIF_KW, straight_through=ste)
+    _, kept_spikes, _, _ = pruner(x, LIF(**LIF_KW)(x), torch.arange(8).expand(2, -1))
+    kept_spikes[:, :, :-1].sum().backward()  # the regular tokens' spikes, not the fused token's
+    grad = pruner.score.raw_weights.grad
+    assert (grad is not None and grad.abs().sum() > 0) if ste else (grad is None or not grad.any())
+
+
+BAD_OPTIONS = [dict(scan_impl="trtion"), dict(lif_kernel="nmba"), dict(surrogate="sigmod"), dict(tau=0),
+               dict(expand=0), dict(d_state=0), dict(dt_rank=0), dict(embed_dim=0), dict(mlp_ratio=0),
+               dict(in_chans=0), dict(num_heads=0), dict(attn_scale=float("nan")), dict(dt_max=0.0),
+               dict(u_gain=-1.0), dict(gate_bias=float("inf")), dict(detach_reset="yes"), dict(align="maybe"),
+               dict(num_classes=-1), dict(patch_size=3), dict(keep_ratios=()), dict(pruning_mode="x")]
+
+
+@pytest.mark.parametrize("bad", BAD_OPTIONS, ids=lambda bad: next(iter(bad)))
+def test_create_model_rejects_a_bad_option_at_build(bad):
+    with pytest.raises(ValueError, match=next(iter(bad))):  # the message names the option
+        create_model("smolmamba_tiny", **bad)
+
+
+def test_pruning_trace_counts_tokens_per_stage():
+    model = small_model().eval()
+    x = example_input(model.cfg, 2)
+    _, trace = model.forward_features_with_info(x)
+    assert trace.num_tokens == 64 and len(trace.positions) == len(trace.importance) == 4
+    assert trace.input_pruning is None
+    assert trace.tokens_per_stage() == [64] + [p.shape[1] for p in trace.positions] == tokens_per_stage(model, x)
+
+
+def test_rebuild_carries_the_weights_and_only_pruner_keys_may_differ():
+    from smolmamba.models import rebuild
+
+    torch.manual_seed(0)
+    trained = create_model("smolmamba_tiny").eval()
+    x = example_input(trained.cfg, 2)
+    same = rebuild(trained, "smolmamba_tiny").eval()
+    torch.testing.assert_close(same(x), trained(x), rtol=0, atol=0)
+    dense = rebuild(trained, "smolmamba_tiny", pruning_mode="off")  # drops the pruners' alpha, beta
+    assert not any(".pruner." in k for k in dense.state_dict())
+    with pytest.raises(ValueError, match="does not fit the model: mismatched keys"):
+        rebuild(trained, "smolmamba_tiny", depth=5, keep_ratios=(0.8,))

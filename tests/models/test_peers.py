@@ -68,9 +68,9 @@ def test_smixer_dstsp_prunes_time_and_tokens_once_after_the_embedding():
     model = create_model("smixer_tiny").eval()
     assert isinstance(model.input_pruner, DSTSP) and model.blocks[0].mixer.num_tokens == 65
     x = example_input(model.cfg, 2)
-    tokens, info = model.forward_features_with_info(x)
+    tokens, trace = model.forward_features_with_info(x)
     assert tokens.shape == (1, 2, 46, 64)  # T' = 1; N' = round(64 * 0.7) = 45, + 1 fused token
-    positions = info["input_pruning"]["positions"]
+    positions = trace.input_pruning.positions
     assert positions.shape == (2, 46) and (positions[:, -1] == 64).all()
     assert (positions[:, :-1].diff(dim=1) > 0).all()
     assert model(x).shape == (2, 10)

@@ -8,12 +8,12 @@ from .dvs_gesture import DvsGesture
 from .events import EventAugment, events_to_frames
 from .images import Cifar, image_folder
 from .neuromorphic_digits import NeuromorphicDigits, SaccadeDvsCfg, default_cache_dir
-from .registry import DATASETS, build_dataset, list_datasets
+from .registry import DATASETS, DatasetInfo, build_dataset, list_datasets
 from .transforms import image_eval_transform, image_train_transform, make_mixup
 
 __all__ = [
     "CorruptEventFile", "read_aedat2", "read_aedat31", "Cifar10Dvs", "Digits", "load_digits_split",
     "DvsGesture", "EventAugment", "events_to_frames", "Cifar", "image_folder", "NeuromorphicDigits",
-    "SaccadeDvsCfg", "default_cache_dir", "DATASETS", "build_dataset", "list_datasets",
+    "SaccadeDvsCfg", "default_cache_dir", "DATASETS", "DatasetInfo", "build_dataset", "list_datasets",
     "image_eval_transform", "image_train_transform", "make_mixup",
 ]

@@ -1,5 +1,6 @@
-"""Feed a dataset to a model it was not built for: the dataset resizes to the model's size (as in
-training) and grey images are repeated to the model's channels.
+"""A dataset as a model takes it: built at the model's size and, for events, its T (`dataset_for_model`,
+used by training, evaluation and measurement), checked to fit; and fed to a model it was not built for,
+grey images repeated to the model's channels.
 
 Used where a model is measured on the embedded data (energy, compare): a 3-channel CIFAR model sees
 the grey digits repeated to 3 channels, a 224x224 model sees them upsampled by the dataset.
@@ -11,14 +12,24 @@ from typing import Iterator
 
 import torch
 from torch import Tensor
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 
-from smolmamba.data.registry import build_dataset
+from smolmamba.data.registry import DatasetInfo, build_dataset
 
 
 def embedded_dataset_name(cfg) -> str:
     """The embedded default data set of a model's input kind."""
     return "nmnist_digits" if cfg.events else "digits"
+
+
+def dataset_for_model(name: str, cfg, split: str = "train", classes: bool = True, channels: bool = True,
+                      **kwargs) -> tuple[Dataset, DatasetInfo]:
+    """build_dataset(name, split, **kwargs) at the model's img_size and, for an event model, its T;
+    ValueError unless it fits the model (DatasetInfo.check_fits with `classes`, `channels`)."""
+    ds, info = build_dataset(name, split=split, T=cfg.time_steps if cfg.events else None, img_size=cfg.img_size,
+                             **kwargs)
+    info.check_fits(cfg, name, classes, channels)
+    return ds, info
 
 
 def fit_batch(x: Tensor, cfg) -> Tensor:
@@ -42,12 +53,8 @@ def fit_batch(x: Tensor, cfg) -> Tensor:
 def model_batches(cfg, data: str | None = None, root=None, split: str = "test", batches: int = 4,
                   batch_size: int = 32) -> Iterator[tuple[Tensor, Tensor]]:
     """Up to `batches` (x, y) batches of `data` (default: the embedded one) fitted to the model."""
-    name = data or embedded_dataset_name(cfg)
-    ds, info = build_dataset(name, root=root, split=split, T=cfg.time_steps if cfg.events else None,
-                             img_size=cfg.img_size)  # exactly the preprocessing training uses
-    if (info["kind"] == "events") != cfg.events:
-        raise ValueError(f"dataset {name!r} holds {info['kind']} but the model takes "
-                         f"{'event frames' if cfg.events else 'images'}")
+    name = data or embedded_dataset_name(cfg)  # exactly the preprocessing training uses; any classes
+    ds, _ = dataset_for_model(name, cfg, split, classes=False, channels=False, root=root)
     loader = DataLoader(ds, batch_size=batch_size, shuffle=False)
     for i, (x, y) in enumerate(loader):
         if i >= batches:

@@ -1,4 +1,4 @@
-"""build_dataset(name, ...) -> (Dataset, info): one entry per source, defaults in DATASETS."""
+"""build_dataset(name, ...) -> (Dataset, DatasetInfo): one entry per source, defaults in DATASETS."""
 
 from __future__ import annotations
 
@@ -36,6 +36,36 @@ class DatasetSpec:
     T: int | None               # default time steps (events only)
     root_hint: str | None       # what root must hold; None: embedded, no root
     build: Callable             # (root, split, T, img_size, on_bad_file, cache_dir, augment) -> Dataset
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetInfo:
+    """What a built dataset yields: classes, channels, size, T (events; None for images) and kind."""
+
+    num_classes: int
+    in_chans: int
+    img_size: int
+    T: int | None
+    kind: str  # "image" ([C, H, W]) or "events" ([T, 2, H, W])
+
+    @property
+    def events(self) -> bool:
+        return self.kind == "events"
+
+    def check_fits(self, model_cfg, name: str, classes: bool = True, channels: bool = True) -> None:
+        """ValueError unless the model (a ModelCfg) takes this dataset: its kind, and with `classes` /
+        `channels` its class and channel counts. `name` is the dataset's, for the message."""
+        m = model_cfg
+        if self.events != m.events:
+            raise ValueError(f"dataset {name!r} yields {self.kind}, the model takes "
+                             f"{'events' if m.events else 'images'}; pick a matching model (smolmamba models)")
+        if classes and self.num_classes != m.num_classes:
+            raise ValueError(f"dataset {name!r} has {self.num_classes} classes, the model {m.num_classes}: build "
+                             f"it with num_classes={self.num_classes} (train: model.num_classes={self.num_classes})")
+        if channels and self.in_chans != m.in_chans:
+            raise ValueError(f"dataset {name!r} has {self.in_chans} channels, the model takes {m.in_chans}: build "
+                             f"it with in_chans={self.in_chans} (train: model.in_chans={self.in_chans}) or pick "
+                             f"another model")
 
 
 def _event_aug(img_size: int, flip: bool) -> EventAugment:
@@ -102,10 +132,10 @@ def list_datasets() -> list[str]:
 def build_dataset(name: str, root=None, split: str = "train", T: int | None = None,
                   img_size: int | None = None, on_bad_file: str = "skip", cache_dir=None,
                   augment: bool = False):
-    """-> (Dataset, info) with info = {num_classes, in_chans, img_size, T, kind}.
+    """-> (Dataset, DatasetInfo).
 
     Image samples are [C, H, W], event samples [T, 2, H, W] (0 = OFF, 1 = ON); labels int.
-    T applies to event datasets only (info["T"] is None for images, which the model repeats).
+    T applies to event datasets only (info.T is None for images, which the model repeats).
     augment=True picks the training transform, False the eval transform.
     """
     if name not in DATASETS:
@@ -126,6 +156,4 @@ def build_dataset(name: str, root=None, split: str = "train", T: int | None = No
                     cache_dir, augment)
     num_classes = spec.num_classes if spec.num_classes is not None else len(ds.classes)
     in_chans = spec.in_chans if spec.in_chans is not None else ds.channels
-    info = {"num_classes": num_classes, "in_chans": in_chans, "img_size": img_size,
-            "T": T, "kind": spec.kind}
-    return ds, info
+    return ds, DatasetInfo(num_classes, in_chans, img_size, T, spec.kind)

@@ -19,13 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from smolmamba.experiments.ablation_tables import SPIKFORMER_REFERENCE, ablations_markdown, seed_means
-from smolmamba.experiments.compare import model_overrides, new_results_dir, test_batches
+from smolmamba.experiments.compare import new_results_dir, test_batches
 from smolmamba.experiments.config import ALL_STUDIES, AblateConfig, CompareConfig
 from smolmamba.experiments.measure import measure
 from smolmamba.experiments.records import Measurement
 from smolmamba.experiments.protocol import train_one
 from smolmamba.io import write_json_atomic, write_text_atomic
-from smolmamba.models import create_model
+from smolmamba.models import create_model, rebuild
 
 PRUNERS = ("sst_tp", "siv", "latency", "clipped", "random", "high_siv")
 DEEP_PRUNING = ((1.0, 1.0), (0.8, 0.6), (0.6, 0.4), (0.5, 0.3), (0.4, 0.2), (0.3, 0.1))
@@ -45,14 +45,9 @@ BLOCK_VARIANTS = {  # key -> (label, model, overrides); one design choice change
 STATE_GRID = tuple((n, e) for e in (1, 2) for n in (1, 2, 4, 8, 16))  # (d_state, expand)
 
 
-
 def variant(trained, name: str, **overrides):
     """`name` rebuilt with the trained model's config plus overrides, carrying the trained weights."""
-    model = create_model(name, **{**model_overrides(trained.cfg), **overrides})
-    missing, unexpected = model.load_state_dict(trained.state_dict(), strict=False)
-    if any(".pruner." not in k for k in missing + unexpected):
-        raise ValueError(f"{name} does not match the trained weights: {(missing + unexpected)[:5]}")
-    return model
+    return rebuild(trained, name, **overrides)
 
 
 @dataclass(frozen=True)

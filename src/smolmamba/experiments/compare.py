@@ -22,7 +22,7 @@ from smolmamba.experiments.protocol import tune_and_train_all
 from smolmamba.experiments.records import (PEERS, CompareResults, Comparison, LrSearchRow, RunRow, SummaryRow,
                                            SweepPoint, summarise)
 from smolmamba.io import write_csv_atomic, write_json_atomic, write_text_atomic
-from smolmamba.models import create_model
+from smolmamba.models import rebuild
 
 SWEEP_SCALES = (1.5, 1.0, 0.75, 0.5, 0.3)  # multiply the default keep ratios (capped at 1)
 # the full protocol's verdicts and plateau top-1 (written by `smolmamba report --reference-out`)
@@ -59,19 +59,11 @@ def keep_ratio_sweep(trained, name: str, dataset: str, cfg: CompareConfig) -> li
     settings = [("off", dict(pruning_mode="off"))] + [
         (f"x{s:g}", dict(keep_ratios=tuple(min(1.0, r * s) for r in base.keep_ratios))) for s in SWEEP_SCALES]
     for label, overrides in settings:
-        model = create_model(name, **{**model_overrides(base), **overrides})
-        missing, unexpected = model.load_state_dict(trained.state_dict(), strict=False)
-        if any(".pruner." not in k for k in missing + unexpected):  # only pruning-off drops pruners
-            raise ValueError(f"sweep model does not match the trained one: {missing + unexpected}")
+        model = rebuild(trained, name, **overrides)  # only pruning-off drops pruners
         m = measure(model, batches)
         ratios = tuple(model.cfg.keep_ratios) if model.cfg.prunes else (1.0,) * len(base.keep_ratios)
         points.append(SweepPoint(dataset, label, ratios, m.top1, m.energy_uj, m.energy_uj_paper, m.tokens_per_stage))
     return points
-
-
-def model_overrides(model_cfg) -> dict:
-    """ModelCfg as keyword overrides (so a variant can be rebuilt with some fields changed)."""
-    return {f.name: getattr(model_cfg, f.name) for f in dataclasses.fields(model_cfg)}
 
 
 def write_tables(out: Path, results: CompareResults) -> str:

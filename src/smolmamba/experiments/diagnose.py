@@ -84,11 +84,15 @@ def grouped(values: dict[str, float], how: str, key=group_of) -> dict[str, float
 
 def first_epoch_probes(model_name: str, dataset: str, lr: float, epochs: int, probe_steps: tuple[int, ...],
                        batch_size: int = 32, seed: int = 0, val_fraction: float = 0.15) -> list[Probe]:
-    """Train the first epoch of an `epochs`-epoch compare run; -> one Probe per step in probe_steps."""
+    """Train the first epoch of an `epochs`-epoch compare run (train_one_epoch, stopped after the last
+    probe); -> one Probe per step in probe_steps."""
+    from itertools import islice
+
     from smolmamba.train.config import TrainConfig
     from smolmamba.train.distributed import DistInfo
-    from smolmamba.train.setup import build_model_and_data, lr_at, make_optimizer, make_schedule, train_loader
-    from smolmamba.train.state import seed_everything
+    from smolmamba.train.epoch import train_one_epoch
+    from smolmamba.train.setup import build_model_and_data, make_optimizer, make_schedule, train_loader
+    from smolmamba.train.state import RunState, seed_everything
 
     cfg = TrainConfig(model=model_name, dataset=dataset, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
                       val_fraction=val_fraction, warmup_epochs=min(0.5, epochs / 4), augment=False,
@@ -100,20 +104,17 @@ def first_epoch_probes(model_name: str, dataset: str, lr: float, epochs: int, pr
     wanted = sorted(s for s in set(probe_steps) if 0 <= s < sched.steps_per_epoch)
     if not wanted:
         raise ValueError(f"no probe step inside the first epoch (0..{sched.steps_per_epoch - 1}): {probe_steps}")
-    criterion, recorder, probes = nn.CrossEntropyLoss(), FiringRecorder(model), []
-    model.train()
+    recorder, probes = FiringRecorder(model), []
+
+    def probe(step: int, loss: float) -> None:  # the step's forward and gradients, before its update
+        if step in wanted:
+            probes.append(Probe(step, loss, dict(recorder.rates), module_grad_norms(model)))
+
+    batches = list(islice(train_loader(train_set, cfg, info, epoch=0), wanted[-1] + 1))
+    scaler = torch.amp.GradScaler(info.device.type, enabled=False)
     try:
-        for step, (x, y) in enumerate(train_loader(train_set, cfg, info, epoch=0)):
-            if step > wanted[-1]:
-                break
-            for group in optimizer.param_groups:
-                group["lr"] = lr_at(step, sched.total, sched.warmup, cfg.lr, cfg.min_lr)
-            loss = criterion(model(x), y)
-            loss.backward()
-            if step in wanted:
-                probes.append(Probe(step, loss.item(), dict(recorder.rates), module_grad_norms(model)))
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
+        train_one_epoch(model, nn.CrossEntropyLoss(), optimizer, batches, cfg, info, RunState(), sched.total,
+                        sched.warmup, scaler, before_update=probe)
     finally:
         recorder.close()
     return probes

@@ -57,10 +57,10 @@ def keep_ratio_sweep(points: list[SweepPoint], path: Path) -> None:
 def pruning_masks(model, x: torch.Tensor) -> dict:
     """Kept-token masks per stage for a few inputs: {"images": [B, H, W], "masks": [S, B, g, g]}."""
     model.eval()
-    _, info = model.forward_features_with_info(x)
+    _, trace = model.forward_features_with_info(x)
     grid = model.cfg.img_size // model.cfg.patch_size
     masks = []
-    for positions in info["positions"]:
+    for positions in trace.positions:
         mask = torch.zeros(x.shape[0], grid * grid)
         mask.scatter_(1, positions.clamp_max(grid * grid - 1), 1.0)
         masks.append(mask.view(-1, grid, grid))

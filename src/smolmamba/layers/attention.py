@@ -14,6 +14,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from smolmamba.layers.carry import MixerOut
 from smolmamba.layers.counts import OpCount, SpikeStats
 from smolmamba.neurons import LIF
 
@@ -59,7 +60,7 @@ class LinearBN(nn.Module):
 class SpikingSelfAttention(nn.Module):
     """Q, K, V = LIF(BN(Linear(s))); LIF_0.5(Q K^T V * scale) per head; Linear + BN.
 
-    forward(s [T,B,n,D] spikes, positions (ignored), align (ignored)) -> (out [T,B,n,D], None).
+    forward(s [T,B,n,D] spikes, positions (ignored), align (ignored)) -> MixerOut(out [T,B,n,D]).
     Linear layers carry a bias, as Spikformer's CIFAR model (4 * (D^2 + D) weights and biases).
     """
 
@@ -83,22 +84,22 @@ class SpikingSelfAttention(nn.Module):
         t, b, n, d = x.shape
         return x.view(t, b, n, self.num_heads, d // self.num_heads).transpose(2, 3)
 
-    def forward(self, s: Tensor, positions: Tensor | None = None, align: bool = True):
+    def forward(self, s: Tensor, positions: Tensor | None = None, align: bool = True) -> MixerOut:
         t, b, n, d = s.shape
         q = self.heads(self.q_lif(self.q(s)))  # (T, B, h, n, d/h) spikes
         k = self.heads(self.k_lif(self.k(s)))
         v = self.heads(self.v_lif(self.v(s)))
         attn = spiking_attention(q, k, v, self.scale, self.order)  # (T, B, h, n, d/h)
         attn = attn.transpose(2, 3).reshape(t, b, n, d)  # (T, B, n, D)
-        return self.proj(self.attn_lif(attn)), None
+        return MixerOut(self.proj(self.attn_lif(attn)))
 
-    def op_counts(self, args, out, spikes) -> list[OpCount]:
+    def op_counts(self, inputs, out, spikes) -> list[OpCount]:
         """Q K^T V on spikes, in the order spiking_attention computes it, per head.
 
         A spike x spike product is an AND: AC x product of the two firing rates (Spikformer's rule);
         the integer matrix it gives times spikes is AC x the spikes' firing rate.
         """
-        t, b, n, d = args[0].shape
+        t, b, n, d = inputs["s"].shape
         h, dh = self.num_heads, d // self.num_heads
         q, k, v = (spikes(lif) for lif in (self.q_lif, self.k_lif, self.v_lif))
         first_kv = kv_first(self.order, n, dh)

@@ -1,7 +1,8 @@
 """What a layer tells the energy meter (smolmamba.energy) about one call: its operation counts.
 
-A computing layer class defines `op_counts(args, out, spikes) -> list[OpCount]`: `args` and `out` are
-its forward's inputs and output, `spikes(lif)` the SpikeStats of the last output of one of its LIF
+A computing layer class defines `op_counts(inputs, out, spikes) -> list[OpCount]`: `inputs` are its
+forward's arguments by parameter name (defaults filled in, so a keyword call counts as a positional
+one), `out` its output, `spikes(lif)` the SpikeStats of the last output of one of its LIF
 neurons (None if it has not fired yet). Torch's own layers (Linear, Conv2d, norms, pooling) cannot
 declare theirs; the meter keeps a small table for them.
 Profile labels (`smolmamba bench`'s time breakdown): a class attribute `profile_label` names the

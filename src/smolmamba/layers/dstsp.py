@@ -1,10 +1,13 @@
 """Pruning with a fused token: SMixer's DSTSP (input level) and the EViT-style block pruner.
 
+SMixer: "SMixer: Rethinking Efficient-Training and Event-Driven SNNs", ICLR 2026,
+https://openreview.net/forum?id=78glEsQB0v.
+
 Shapes: tokens [T, B, N, D]; spikes alike; positions [B, k] original indices, ascending;
 time_index [B, T'] kept steps, ascending. A fused token is appended last and carries position N.
 
 Fused token: the dropped tokens are merged into one, their importance-weighted mean, as EViT does
-(weights = max(score, 0) + eps, so an all-silent set gives the plain mean). Seed 003 names
+(weights = max(score, 0) + eps, so an all-silent set gives the plain mean). SMixer (ICLR 2026) names
 "softmatch" for this merge without defining it; EViT's rule is published, parameter-free, and is
 what our Spikformer+EViT peer uses, so both peers merge alike.
 
@@ -36,7 +39,7 @@ EPS = 1e-6
 
 
 def kept_steps(time_steps: int, temporal_prune_rate: float) -> int:
-    """T' = max(1, round(T * (1 - P_T))); P_T = 1 keeps a single step (seed 003's default)."""
+    """T' = max(1, round(T * (1 - P_T))); P_T = 1 keeps a single step (SMixer's default)."""
     if not 0.0 <= temporal_prune_rate <= 1.0:
         raise ValueError(f"temporal_prune_rate must lie in [0, 1], got {temporal_prune_rate}")
     return max(1, int(round(time_steps * (1.0 - temporal_prune_rate))))
@@ -126,9 +129,9 @@ class DSTSP(nn.Module):
             tokens, spikes.detach(), self.spatial_prune_rate, self.temporal_prune_rate, self.fuse)
         return DSTSPOut(kept, positions, time_index, importance)
 
-    def op_counts(self, args, out, spikes) -> list[OpCount]:
+    def op_counts(self, inputs, out, spikes) -> list[OpCount]:
         """Spike sums per token, then sorting the N tokens and the T steps, one AC each."""
-        t, b, n, d = args[0].shape
+        t, b, n, d = inputs["tokens"].shape
         return [OpCount("", "add", t * b * n * d + sort_comparisons(b, n) + b * t * math.log2(max(t, 2)))]
 
     def extra_repr(self) -> str:
@@ -144,25 +147,24 @@ def with_fused_position(positions: Tensor, num_tokens: int) -> Tensor:
 class FusingTokenPruner(TokenPruner):
     """EViT-style block pruner: keep the top k by a named score, merge the rest into one fused token.
 
-    forward(x [T,B,n,D], spikes, positions [B,n], context) ->
+    forward(x [T,B,n,D], spikes, positions [B,n], values [T,B,n,E] or None) ->
         (x [T,B,k+1,D], spikes [T,B,k+1,D], positions [B,k+1], importance [B,n]).
     The fused token's spikes are LIF(fused residual), what the block's input LIF would give it.
     A fused token from an earlier stage (position N, last) is never kept as a regular token: it is
     folded into the new one with its own score as weight. Weights carry gradient (as EViT's).
+    straight_through as TokenPruner's.
     """
 
-    def __init__(self, name: str, keep_ratio: float, num_original: int, lif_kwargs: dict):
-        super().__init__(name, keep_ratio, num_original)
+    def __init__(self, name: str, keep_ratio: float, num_original: int, lif_kwargs: dict,
+                 straight_through: bool = True):
+        super().__init__(name, keep_ratio, num_original, straight_through)
         self.fused_position = num_original
         self.fuse_lif = LIF(**lif_kwargs)
 
-    def forward(self, x: Tensor, spikes: Tensor, positions: Tensor, context: dict):
-        importance = self.score(spikes, {**context, "residual": x})  # (B, n)
+    def forward(self, x: Tensor, spikes: Tensor, positions: Tensor, values: Tensor | None = None):
+        importance = self.score(spikes, x, values)  # (B, n)
         index, merged, kept_pos = fuse_select(x, importance, positions, self.k, self.fused_position)
-        kept_spikes = gather_tokens(spikes, index)
-        if self.learns_score():  # as TokenPruner: a straight-through factor, exactly 1
-            kept_importance = torch.gather(importance, 1, index)
-            kept_spikes = kept_spikes * ((kept_importance - kept_importance.detach()) + 1.0)[None, :, :, None]
+        kept_spikes = self.straight_through_factor(gather_tokens(spikes, index), importance, index)
         return (torch.cat([gather_tokens(x, index), merged], dim=2),
                 torch.cat([kept_spikes, self.fuse_lif(merged)], dim=2), kept_pos, importance)
 

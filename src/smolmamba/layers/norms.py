@@ -32,6 +32,6 @@ class ScaleNorm(nn.Module):
             ms = self.running_ms
         return x * (torch.rsqrt(ms + self.eps) * self.weight).to(x.dtype)
 
-    def op_counts(self, args, out, spikes) -> list[OpCount]:
+    def op_counts(self, inputs, out, spikes) -> list[OpCount]:
         """One MAC per element (foldable into the preceding linear layer at inference; counted unfolded)."""
         return [OpCount("", "norm", out.numel())]

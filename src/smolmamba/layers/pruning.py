@@ -1,7 +1,8 @@
 """Token pruners: score tokens from spikes, keep the top k in their original order.
 
 Shapes: spikes s [T, B, N, D]; importance [B, N]; kept indices [B, k] sorted ascending.
-Every pruner maps (spikes, context) -> importance; `select_tokens` turns importance into indices.
+Every score maps (spikes, residual, values) -> importance, values being the previous mixer's
+MixerOut.values or None; `select_tokens` turns importance into indices.
 SST-TP (the method) also returns a straight-through scale that is exactly 1 in the forward pass
 and carries gradient to its learnable alpha and beta.
 """
@@ -105,7 +106,7 @@ class SSTTP(nn.Module):
         """(alpha, beta) as a [2] tensor."""
         return F.softplus(self.raw_weights)
 
-    def forward(self, spikes: Tensor, context: dict) -> Tensor:
+    def forward(self, spikes: Tensor, residual: Tensor, values: Tensor | None = None) -> Tensor:
         """spikes [T, B, N, D], non-negative (LIF output): one pass gives both count and latency."""
         per_step = spikes.sum(dim=3)  # (T, B, N)
         count = per_step.sum(dim=0)
@@ -123,35 +124,32 @@ class SpikeIntensity(nn.Module):
         super().__init__()
         self.sign = -1.0 if least else 1.0
 
-    def forward(self, spikes: Tensor, context: dict) -> Tensor:
+    def forward(self, spikes: Tensor, residual: Tensor, values: Tensor | None = None) -> Tensor:
         return self.sign * spike_count(spikes)
 
 
 class LatencyOnly(nn.Module):
     """(T - L) / T alone: earlier first spike, higher importance."""
 
-    def forward(self, spikes: Tensor, context: dict) -> Tensor:
+    def forward(self, spikes: Tensor, residual: Tensor, values: Tensor | None = None) -> Tensor:
         t = spikes.shape[0]
         return (t - first_spike_latency(spikes)) / t
 
 
 class ClippedValue(nn.Module):
-    """Seed 004 eq. 9: sum over channels of max(y, 0) of the previous SSM output, mean over T.
+    """Clipped-value importance ("Exploring Token Pruning in Vision State Space Models", NeurIPS 2024,
+    eq. 9): sum over channels of max(y, 0) of the previous mixer's values y
+    (the SSM's scan output), mean over T; the residual stream [T, B, N, D] where there are none."""
 
-    Uses context["ssm_out"] [T, B, N, E] when a previous block produced one, else the residual stream.
-    """
-
-    def forward(self, spikes: Tensor, context: dict) -> Tensor:
-        values = context.get("ssm_out")
-        if values is None:
-            values = context["residual"]
-        return values.detach().clamp_min(0).sum(dim=3).mean(dim=0)
+    def forward(self, spikes: Tensor, residual: Tensor, values: Tensor | None = None) -> Tensor:
+        y = residual if values is None else values  # (T, B, N, E or D)
+        return y.detach().clamp_min(0).sum(dim=3).mean(dim=0)
 
 
 class RandomScore(nn.Module):
     """Uniform random importance (draws from the global torch RNG: seed it for determinism)."""
 
-    def forward(self, spikes: Tensor, context: dict) -> Tensor:
+    def forward(self, spikes: Tensor, residual: Tensor, values: Tensor | None = None) -> Tensor:
         return torch.rand(spikes.shape[1], spikes.shape[2], device=spikes.device, dtype=spikes.dtype)
 
 
@@ -178,10 +176,10 @@ def check_pruner_name(name: str | None) -> None:
 class TokenPruner(nn.Module):
     """Keep `keep_ratio` of the original N tokens by a named importance score.
 
-    forward(x [T,B,n,D] residual, spikes [T,B,n,D], positions [B,n], context) ->
+    forward(x [T,B,n,D] residual, spikes [T,B,n,D], positions [B,n], values [T,B,n,E] or None) ->
         (x [T,B,k,D], spikes [T,B,k,D], positions [B,k], importance [B,n]).
-    For SST-TP the kept spikes are multiplied by a straight-through factor (1 in the forward pass)
-    so alpha and beta receive gradient.
+    For SST-TP with straight_through the kept spikes are multiplied by a factor that is 1 in the
+    forward pass, so alpha and beta receive gradient; without it they receive none.
     """
 
     profile_label = "pruner"
@@ -194,24 +192,29 @@ class TokenPruner(nn.Module):
         self.k = keep_count(keep_ratio, num_original)
         self.score = PRUNERS[name]()
 
-    def forward(self, x: Tensor, spikes: Tensor, positions: Tensor, context: dict):
-        importance = self.score(spikes, {**context, "residual": x})
+    def forward(self, x: Tensor, spikes: Tensor, positions: Tensor, values: Tensor | None = None):
+        importance = self.score(spikes, x, values)
         index = keep_top(importance.detach(), self.k)
-        kept_spikes = gather_tokens(spikes, index)
-        if self.straight_through and self.learns_score() and torch.is_grad_enabled():
-            kept_importance = torch.gather(importance, 1, index)  # (B, k)
-            factor = (kept_importance - kept_importance.detach()) + 1.0  # exactly 1
-            kept_spikes = kept_spikes * factor.unsqueeze(0).unsqueeze(-1)
+        kept_spikes = self.straight_through_factor(gather_tokens(spikes, index), importance, index)
         return gather_tokens(x, index), kept_spikes, torch.gather(positions, 1, index), importance
+
+    def straight_through_factor(self, kept_spikes: Tensor, importance: Tensor, index: Tensor) -> Tensor:
+        """kept_spikes [T, B, k, D] times (I - I.detach() + 1) of the kept importance: the same values,
+        with gradient to a learnable score; unchanged without straight_through or a learnable score."""
+        if not (self.straight_through and self.learns_score() and torch.is_grad_enabled()):
+            return kept_spikes
+        kept_importance = torch.gather(importance, 1, index)  # (B, k)
+        factor = (kept_importance - kept_importance.detach()) + 1.0  # exactly 1
+        return kept_spikes * factor.unsqueeze(0).unsqueeze(-1)
 
     def learns_score(self) -> bool:
         """Whether the score is SST-TP with trainable alpha, beta (read from parameters(), so that
         torch.fx, which turns attribute reads of parameters into graph nodes, sees a bool)."""
         return isinstance(self.score, SSTTP) and any(p.requires_grad for p in self.score.parameters())
 
-    def op_counts(self, args, out, spikes) -> list[OpCount]:
+    def op_counts(self, inputs, out, spikes) -> list[OpCount]:
         """Scoring (spike sums, normalisation, latency, weighted sum) and the sort, one AC each."""
-        t, b, n, d = args[1].shape
+        t, b, n, d = inputs["spikes"].shape
         return [OpCount("", "add", t * b * n * d + 4 * b * n + sort_comparisons(b, n))]
 
     def extra_repr(self) -> str:

@@ -1,11 +1,11 @@
-"""SMixer's spiking token mixer (seed 003, after STMixer): SN(W_M V) with a learnable token matrix.
+"""SMixer's spiking token mixer (SMixer, ICLR 2026; after STMixer): SN(W_M V), W_M a learnable token matrix.
 
 Shapes: spikes s [T, B, n, D] -> out [T, B, n, D]; W_M [M, M] over tokens, shared by all channels.
 SSA's SN(Q K^T V) becomes SN(W_M V): Q and K collapse into W_M, the value branch
 V = LIF(BN(Linear(s))) and the output projection Linear + BN stay as in SSA. No spike x spike
 product remains, so the mixer is event-driven (weight x spike only).
 Deviation: a BatchNorm1d (over channels) sits between W_M V and its LIF, as before every other LIF
-of this code base. Without it W_M V is unnormalised and, at seed 003's T' = 1 (a LIF then needs an
+of this code base. Without it W_M V is unnormalised and, at SMixer's T' = 1 (a LIF then needs an
 input >= 2 V_th), the mixer's LIF stays silent from init. Eval-mode BN is a per-channel scale and
 bias current, so no spike x spike product appears.
 
@@ -23,6 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from smolmamba.layers.attention import LinearBN
+from smolmamba.layers.carry import MixerOut
 from smolmamba.layers.counts import OpCount
 from smolmamba.neurons import LIF
 
@@ -51,7 +52,7 @@ torch.fx.wrap("mix_tokens")  # a leaf for torch.fx: it checks and crops by the (
 class SpikingTokenMixer(nn.Module):
     """V = LIF(BN(Linear(s))); LIF(BN(W_M' V)); Linear + BN.
 
-    forward(s [T,B,n,D] spikes, positions [B,n] or None, align (ignored)) -> (out [T,B,n,D], None).
+    forward(s [T,B,n,D] spikes, positions [B,n] or None, align (ignored)) -> MixerOut(out [T,B,n,D]).
     num_tokens M: N, or N + 1 with a slot for a fused token. W_M gets nn.Linear's default init
     (uniform, bound 1 / sqrt(M)): it is a linear layer over tokens.
     """
@@ -69,15 +70,15 @@ class SpikingTokenMixer(nn.Module):
         self.mix_lif = LIF(**lif_kwargs)
         self.proj = LinearBN(dim, dim, bias)
 
-    def forward(self, s: Tensor, positions: Tensor | None = None, align: bool = True):
+    def forward(self, s: Tensor, positions: Tensor | None = None, align: bool = True) -> MixerOut:
         t, b, n, d = s.shape
         v = self.v_lif(self.v(s))  # (T, B, n, D) spikes
         mixed = self.mix_norm(mix_tokens(self.token_weight, v, positions).flatten(0, 2)).view(t, b, n, d)
-        return self.proj(self.mix_lif(mixed)), None
+        return MixerOut(self.proj(self.mix_lif(mixed)))
 
-    def op_counts(self, args, out, spikes) -> list[OpCount]:
+    def op_counts(self, inputs, out, spikes) -> list[OpCount]:
         """W_M' V: a real n x n matrix times value spikes, per time step and channel."""
-        t, b, n, d = args[0].shape
+        t, b, n, d = inputs["s"].shape
         return [OpCount(".token_mix", "synapse", t * b * n * n * d, spikes(self.v_lif))]
 
     def extra_repr(self) -> str:

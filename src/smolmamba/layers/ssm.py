@@ -15,21 +15,22 @@ import torch
 from torch import Tensor, nn
 from torch.profiler import record_function
 
+from smolmamba.layers.carry import MixerOut
 from smolmamba.layers.counts import OpCount
 from smolmamba.layers.norms import ScaleNorm
 from smolmamba.neurons import LIF
-from smolmamba.ops import ScanParams, bidirectional_scan
+from smolmamba.ops import IMPLS, ScanParams, bidirectional_scan
 
 
 def scan_ops(t: int, b: int, n: int, e: int, d_state: int, aligned: bool) -> int:
     """Real-valued MACs of the bidirectional scan over n tokens of e channels, T*B sequences.
 
-    Per token, channel and direction 5N + 3: exp(dA) (2N), dB*u (1+N), state update (N), readout (N),
-    D*u (1) as docs/ENERGY.md itemises them (which sum to 5N + 2: the count carries one more, kept so the
-    published figures stand), one more when aligned (the gap decay folded into delta' = delta + g * delta0);
-    then one addition per token and channel sums the two directions.
+    Per token, channel and direction 5N + 4, as ops/scan.py computes them (docs/ENERGY.md): delta + delta_bias
+    (1), softplus (1), exp(delta A) (2N: product and exponential), delta u (1), delta u B (N), state update
+    exp(delta A) h + delta u B (N), readout <C, h> (N), D u skip (1); one more when aligned (the gap decay
+    folded into delta' = delta + g * delta0); then one addition per token and channel sums the directions.
     """
-    per_token = 5 * d_state + 3 + int(aligned)
+    per_token = 5 * d_state + 4 + int(aligned)
     return 2 * t * b * n * e * per_token + t * b * n * e
 
 
@@ -84,8 +85,10 @@ class SpikingSSM(nn.Module):
     -> out_proj -> BN. u's norm does not centre (a silent token keeps u = 0); z and the scan output
     are per-token paths, normalised by BatchNorm.
 
-    forward(s [T,B,N,D], positions [B,N] original indices or None, align) -> (out [T,B,N,D], y [T,B,N,E]).
-    align=False scans the kept tokens as if adjacent (naive pruning).
+    forward(s [T,B,N,D], positions [B,N] original indices or None, align) -> MixerOut(out [T,B,N,D],
+    values = the gated scan output y [T,B,N,E]). align=False scans the kept tokens as if adjacent (naive
+    pruning). scan_impl: one of ops.IMPLS, checked here; whether it can run on the input's device is
+    decided at the first forward (ops/backend.py).
     """
 
     profile_label, profile_inner_label = "mixer", "projections"
@@ -93,6 +96,8 @@ class SpikingSSM(nn.Module):
     def __init__(self, dim: int, expand: int, d_state: int, dt_rank: int | None, lif_kwargs: dict,
                  scan_impl: str = "auto", variant: SSMVariant | None = None):
         super().__init__()
+        if scan_impl not in IMPLS:
+            raise ValueError(f"scan_impl={scan_impl!r} is unknown; use one of {IMPLS}")
         v = variant or SSMVariant()
         d_inner = expand * dim
         dt_rank = dt_rank or math.ceil(dim / 16)
@@ -119,7 +124,7 @@ class SpikingSSM(nn.Module):
         if self.y_norm is not None:
             self.y_norm.bias.fill_(v.scan_out_bias)
 
-    def forward(self, s: Tensor, positions: Tensor | None, align: bool) -> tuple[Tensor, Tensor]:
+    def forward(self, s: Tensor, positions: Tensor | None = None, align: bool = True) -> MixerOut:
         t, b, n, _ = s.shape
         u, z = self.in_proj(s).chunk(2, dim=-1)  # (T, B, N, E) each
         if isinstance(self.u_norm, ScaleNorm):
@@ -140,14 +145,13 @@ class SpikingSSM(nn.Module):
         gated = y if self.y_lif is None else self.y_lif(self.y_norm(y.flatten(0, 2)).view(t, b, n, -1))
         out = self.out_proj(gated)
         out = self.out_norm(out.flatten(0, 2)).view(t, b, n, -1)
-        return out, y
+        return MixerOut(out, y)
 
-    def op_counts(self, args, out, spikes) -> list[OpCount]:
+    def op_counts(self, inputs, out, spikes) -> list[OpCount]:
         """The scan (real-valued, never AC; u's firing rate kept for the paper convention) and the gate
         y * LIF(z): real values selected by spikes. Its Linear layers count themselves."""
-        s, positions, align = args
-        t, b, n, _ = s.shape
-        aligned = positions is not None and align
+        t, b, n, _ = inputs["s"].shape
+        aligned = inputs["positions"] is not None and inputs["align"]
         scan = scan_ops(t, b, n, self.d_inner, self.forward_dir.d_state, aligned)
         counts = [OpCount(".scan", "scan", scan, spikes(self.u_lif) if self.u_lif is not None else None,
                           spike_driven=False)]

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import math
+import numbers
 from dataclasses import dataclass
 
 from smolmamba.layers.pruning import check_pruner_name
+from smolmamba.neurons import KERNELS
+from smolmamba.ops import IMPLS
 
 MIXER_NAMES = ("ssm", "ssa", "smixer")
 INPUT_PRUNERS = ("dstsp",)
@@ -68,11 +73,19 @@ class ModelCfg:
     def prunes(self) -> bool:
         return self.pruner not in (None, "none") and self.pruning_mode != "off"
 
+    def pruning_runs(self, training: bool) -> bool:
+        """Whether pruning_mode lets pruners run in this mode: train always, zero_shot in eval only, off never."""
+        return self.pruning_mode == "train" or (self.pruning_mode == "zero_shot" and not training)
+
     @property
     def lif_kwargs(self) -> dict:
         return {"tau": self.tau, "v_threshold": self.v_threshold, "surrogate": self.surrogate,
                 "detach_reset": self.detach_reset, "kernel": self.lif_kernel,
                 "alpha": self.surrogate_alpha}
+
+    def fields(self) -> dict:
+        """Every option by name, as create_model's keyword overrides."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
     def replace(self, **overrides) -> "ModelCfg":
         """A copy with some fields changed; an unknown field is a ValueError naming it."""
@@ -83,12 +96,53 @@ class ModelCfg:
         return dataclasses.replace(self, **overrides)
 
 
+POSITIVE_INTS = ("img_size", "patch_size", "in_chans", "embed_dim", "depth", "time_steps", "expand", "d_state",
+                 "num_heads")
+FLAGS = ("events", "align", "fuse_pruned", "detach_reset", "u_spikes", "z_gate", "y_spikes", "pruner_ste")
+
+
+def check_choice(field: str, value, choices: tuple) -> None:
+    """ValueError unless value is one of choices, naming the closest."""
+    if value not in choices:
+        close = difflib.get_close_matches(str(value), [str(c) for c in choices], n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise ValueError(f"{field}={value!r} is unknown; choose one of {choices}{hint}")
+
+
+def _positive_int(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 1
+
+
+def _finite(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def check_types(cfg: ModelCfg) -> None:
+    """Sizes are positive ints, flags bools, the init constants finite numbers."""
+    for name in POSITIVE_INTS:
+        if not _positive_int(getattr(cfg, name)):
+            raise ValueError(f"{name} must be >= 1 (an int), got {getattr(cfg, name)!r}")
+    if cfg.dt_rank is not None and not _positive_int(cfg.dt_rank):
+        raise ValueError(f"dt_rank must be an int >= 1 or None (ceil(embed_dim / 16)), got {cfg.dt_rank!r}")
+    for name in FLAGS:
+        if not isinstance(getattr(cfg, name), bool):
+            raise ValueError(f"{name} must be true or false, got {getattr(cfg, name)!r}")
+    for name in ("mlp_ratio", "attn_scale", "u_gain"):
+        if not (_finite(getattr(cfg, name)) and getattr(cfg, name) > 0):
+            raise ValueError(f"{name} must be a finite number > 0, got {getattr(cfg, name)!r}")
+    for name in ("gate_bias", "scan_out_bias"):
+        if not _finite(getattr(cfg, name)):
+            raise ValueError(f"{name} must be a finite number, got {getattr(cfg, name)!r}")
+    if not (_finite(cfg.dt_max) and cfg.dt_max >= 1e-3):
+        raise ValueError(f"dt_max must be a finite number >= 1e-3 (dt is drawn log-uniform from 1e-3 to dt_max), "
+                         f"got {cfg.dt_max!r}")
+
+
 def validate(cfg: ModelCfg) -> None:
     """Raise ValueError on any inconsistent choice, naming the field and the fix."""
-    if cfg.time_steps < 1:
-        raise ValueError(f"time_steps must be >= 1, got {cfg.time_steps}")
-    if cfg.depth < 1:
-        raise ValueError(f"depth must be >= 1, got {cfg.depth}")
+    check_types(cfg)
+    check_choice("scan_impl", cfg.scan_impl, IMPLS)
+    check_choice("lif_kernel", cfg.lif_kernel, KERNELS)
     if cfg.u_norm not in ("scale", "batch"):
         raise ValueError(f"u_norm must be 'scale' or 'batch', got {cfg.u_norm!r}")
     if not 0 <= cfg.prune_start < cfg.depth:

@@ -15,6 +15,7 @@ from torch import Tensor, nn
 
 from smolmamba.layers.attention import SpikingSelfAttention
 from smolmamba.layers.block import Block
+from smolmamba.layers.carry import BlockCarry, InputPruning, PruningTrace
 from smolmamba.layers.dstsp import DSTSP, FusingTokenPruner, with_fused_position
 from smolmamba.layers.patch_embed import SpikingPatchEmbed, check_finite, check_input, tracing
 from smolmamba.layers.pruning import TokenPruner
@@ -48,7 +49,8 @@ def build_mixer(cfg: ModelCfg) -> nn.Module:
 def build_pruner(cfg: ModelCfg, keep_ratio: float) -> TokenPruner:
     """A block's pruner: keep the top tokens; with cfg.fuse_pruned merge the rest (EViT)."""
     if cfg.fuse_pruned:
-        return FusingTokenPruner(cfg.pruner, keep_ratio, cfg.num_tokens, cfg.lif_kwargs)
+        return FusingTokenPruner(cfg.pruner, keep_ratio, cfg.num_tokens, cfg.lif_kwargs,
+                                 straight_through=cfg.pruner_ste)
     return TokenPruner(cfg.pruner, keep_ratio, cfg.num_tokens, straight_through=cfg.pruner_ste)
 
 
@@ -69,7 +71,7 @@ torch.fx.wrap("token_positions")  # a leaf for torch.fx: whether a fused token e
 
 class SpikingVisionNet(nn.Module):
     """forward(x) -> logits [B, classes]; forward_features(x) -> tokens [T, B, n, D];
-    forward_features_with_info(x) -> (tokens, info) with per-stage positions; forward_head(tokens).
+    forward_features_with_info(x) -> (tokens, PruningTrace); forward_head(tokens).
 
     timm's model interface: num_classes, num_features, head_hidden_size, in_chans, pretrained_cfg /
     default_cfg, get_classifier, reset_classifier, set_grad_checkpointing, feature_info,
@@ -160,15 +162,12 @@ class SpikingVisionNet(nn.Module):
         self.grad_checkpointing = enable
 
     def pruning_active(self) -> bool:
-        """Whether pruners run in the current mode (zero_shot prunes only in eval)."""
-        mode = self.cfg.pruning_mode
-        return self.cfg.prunes and (mode == "train" or (mode == "zero_shot" and not self.training))
+        """Whether the block pruners run in the current mode (cfg.pruning_runs)."""
+        return self.cfg.prunes and self.cfg.pruning_runs(self.training)
 
     def input_pruning_active(self) -> bool:
         """Whether the input pruner runs: same pruning_mode rule as the block pruners."""
-        mode = self.cfg.pruning_mode
-        on = mode == "train" or (mode == "zero_shot" and not self.training)
-        return self.input_pruner is not None and on
+        return self.input_pruner is not None and self.cfg.pruning_runs(self.training)
 
     def check(self, x: Tensor) -> None:
         """ValueError unless x fits the model: shape, channels, T, device, dtype (and finite values,
@@ -200,39 +199,38 @@ class SpikingVisionNet(nn.Module):
         """x -> tokens [T, B, n, D] after the last block (n: tokens kept, + 1 with a fused token)."""
         return self.forward_features_with_info(x)[0]
 
-    def forward_features_with_info(self, x: Tensor) -> tuple[Tensor, dict]:
-        """-> tokens [T, B, n, D], info {"num_tokens": N, "positions": [[B, k] per stage],
-        "importance": [[B, n] per stage]} (and "input_pruning" with DSTSP)."""
+    def forward_features_with_info(self, x: Tensor) -> tuple[Tensor, PruningTrace]:
+        """-> tokens [T, B, n, D] and the PruningTrace of this pass (positions and importance per stage,
+        the input pruner's selection, tokens_per_stage())."""
         tokens = self.embed(x)
-        info = {"num_tokens": tokens.shape[2], "positions": [], "importance": []}
-        tokens, positions, info_in = self.prune_input(tokens)
-        if info_in is not None:
-            info["input_pruning"] = info_in
-        for tokens, positions, context in self.run_blocks(tokens, positions, self.blocks):
-            if context["importance"] is not None:
-                info["positions"].append(positions)
-                info["importance"].append(context["importance"])
-        return tokens, info
+        num_tokens = tokens.shape[2]
+        tokens, input_pruning = self.prune_input(tokens)
+        positions, importance = [], []
+        start = BlockCarry(None if input_pruning is None else input_pruning.positions)
+        for tokens, carry in self.run_blocks(tokens, start, self.blocks):
+            if carry.importance is not None:
+                positions.append(carry.positions)
+                importance.append(carry.importance)
+        return tokens, PruningTrace(num_tokens, tuple(positions), tuple(importance), input_pruning)
 
-    def prune_input(self, tokens: Tensor) -> tuple[Tensor, Tensor | None, dict | None]:
-        """tokens [T, B, N, D] -> (tokens [T', B, n, D], positions [B, n] or None, DSTSP's info or None)."""
+    def prune_input(self, tokens: Tensor) -> tuple[Tensor, InputPruning | None]:
+        """tokens [T, B, N, D] -> (tokens [T', B, n, D], DSTSP's selection or None when it does not run)."""
         if not self.input_pruning_active():
-            return tokens, None, None
+            return tokens, None
         pruned = self.input_pruner(tokens)  # DSTSP: [T', B, N' (+1 fused), D], positions [B, N' (+1)]
         positions = token_positions(pruned.tokens, pruned.positions, self.cfg.num_tokens)
-        info = {"positions": positions, "time_index": pruned.time_index, "importance": pruned.importance}
-        return pruned.tokens, positions, info
+        return pruned.tokens, InputPruning(positions, pruned.time_index, pruned.importance)
 
-    def run_blocks(self, tokens: Tensor, positions: Tensor | None,
-                   blocks: nn.ModuleList) -> Iterator[tuple[Tensor, Tensor | None, dict]]:
-        """Run `blocks` in turn from tokens [T, B, n, D]; yield (tokens, positions [B, k] or None,
-        context) after each."""
-        prune, context = self.pruning_active(), {}
+    def run_blocks(self, tokens: Tensor, carry: BlockCarry,
+                   blocks: nn.ModuleList) -> Iterator[tuple[Tensor, BlockCarry]]:
+        """Run `blocks` in turn from tokens [T, B, n, D] and the carry into the first; yield (tokens,
+        carry) after each (carry.positions [B, k] or None)."""
+        prune = self.pruning_active()
         recompute = self.grad_checkpointing and self.training and torch.is_grad_enabled()
         for block in blocks:
-            args = (tokens, positions, context, prune)
-            tokens, positions, context = checkpoint_block(block, *args) if recompute else block(*args)
-            yield tokens, positions, context
+            args = (tokens, carry, prune)
+            tokens, carry = checkpoint_block(block, *args) if recompute else block(*args)
+            yield tokens, carry
 
     def forward_intermediates(self, x: Tensor, indices: int | list[int] | None = None, norm: bool = False,
                               stop_early: bool = False, output_fmt: str = "NCHW",
@@ -251,10 +249,11 @@ class SpikingVisionNet(nn.Module):
 
         tokens = self.embed(x)
         tap(0, tokens, None)
-        tokens, positions, _ = self.prune_input(tokens)
+        tokens, input_pruning = self.prune_input(tokens)
+        start = BlockCarry(None if input_pruning is None else input_pruning.positions)
         blocks = self.blocks[:last] if stop_early or intermediates_only else self.blocks
-        for i, (tokens, positions, _) in enumerate(self.run_blocks(tokens, positions, blocks)):
-            tap(i + 1, tokens, positions)
+        for i, (tokens, carry) in enumerate(self.run_blocks(tokens, start, blocks)):
+            tap(i + 1, tokens, carry.positions)
         return maps if intermediates_only else (tokens, maps)
 
     def prune_intermediate_layers(self, indices: int | list[int] = 1, prune_norm: bool = False,
@@ -299,11 +298,7 @@ def count_parameters(model: nn.Module) -> int:
 @torch.no_grad()
 def tokens_per_stage(model: SpikingVisionNet, x: Tensor) -> list[int]:
     """Token counts entering the blocks, measured on a forward pass of x: [N, (after DSTSP,) k_1, ...]."""
-    _, info = model.forward_features_with_info(x)
-    counts = [info["num_tokens"]]
-    if "input_pruning" in info:
-        counts.append(info["input_pruning"]["positions"].shape[1])
-    return counts + [p.shape[1] for p in info["positions"]]
+    return model.forward_features_with_info(x)[1].tokens_per_stage()
 
 
 @torch.no_grad()

@@ -9,10 +9,10 @@ All share SmolMamba's patch embedding, LIF neurons, Block, spiking MLP and head;
 Deviations, all < 0.2 %: our MLP linears are bias-free (Spikformer's have biases), SSA linears carry
 biases at every size (as Spikformer's CIFAR model), our head adds a LayerNorm.
 Heads: 12 (4-384), 8 (8-512), 12 (8-768), 16 (2-256); tiny peers use head_dim 32 as 4-384 does.
-Seed 003 gives no SMixer sizes, so smixer_cifar uses Spikformer-4-384's and the tiny ones SmolMamba
+The SMixer paper (ICLR 2026) gives no SMixer sizes, so smixer_cifar uses Spikformer-4-384's and the tiny ones SmolMamba
 tiny's; SMixer drops Q and K, so it is smaller: smixer_cifar 8.149M, smixer_tiny 0.248M (-5.8 % vs
 smolmamba_tiny 0.263M; spikformer_tiny 0.265M, +0.6 %).
-DSTSP defaults follow seed 003: P_S = 0.30, T' = 1, dropped tokens merged into a fused token.
+DSTSP defaults follow the SMixer paper: P_S = 0.30, T' = 1, dropped tokens merged into a fused token.
 """
 
 from __future__ import annotations

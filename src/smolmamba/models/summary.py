@@ -7,6 +7,7 @@ import time
 import torch
 
 from smolmamba.models.network import count_parameters, tokens_per_stage
+from smolmamba.ops.backend import resolved
 from smolmamba.models.registry import create_model, list_models, model_cfg
 
 
@@ -51,7 +52,9 @@ def smoke_run(name: str, batch_size: int = 4, seed: int = 0) -> str:
     total = sum(1 for _ in model.parameters())
     model.eval()
     tokens = tokens_per_stage(model, x)
+    kernels = ", ".join(sorted({f"{r.op} {r.requested} -> {r.backend} ({r.device} {r.dtype})" for r in resolved()}))
     return (f"{name}: {count_parameters(model) / 1e6:.3f}M parameters, input {tuple(x.shape)}\n"
             f"forward+backward {elapsed * 1e3:.0f} ms, loss {loss.item():.4f}, "
             f"{with_grad}/{total} parameter tensors got a non-zero gradient\n"
-            f"tokens entering each pruning stage: {tokens}")
+            f"tokens entering each pruning stage: {tokens}\n"
+            f"kernels: {kernels}")

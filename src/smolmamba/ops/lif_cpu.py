@@ -18,32 +18,14 @@ import math
 import numpy as np
 import torch
 
-try:
-    import numba
-except ImportError:  # a dependency; without it neurons.lif runs the torch kernel and says so
-    numba = None
+from smolmamba.ops.numba_runtime import numba, set_threads
 
 BLOCK = 4096
 SURROGATE_CODES = {"sigmoid": 0, "atan": 1, "arctan": 1, "rect": 2, "triangle": 3}
-DTYPES = (torch.float32, torch.float64)
-
-
-def unavailable_reason(x: torch.Tensor, surrogate: str) -> str | None:
-    """None when the kernel can run on x, else why not (neurons.lif_kernel reports it)."""
-    if numba is None:
-        return "numba is not installed (pip install numba)"
-    if x.device.type != "cpu":
-        return f"the tensor is on {x.device}; the numba kernel is CPU only"
-    if x.dtype not in DTYPES:
-        return f"dtype {x.dtype} (the kernel takes float32 or float64)"
-    if surrogate not in SURROGATE_CODES:
-        return f"surrogate {surrogate!r} has no kernel"
-    return None
 
 
 if numba is not None:
-    _jit = numba.njit(parallel=True, cache=True, nogil=True, error_model="numpy")
-    _inline = numba.njit(inline="always", error_model="numpy")
+    from smolmamba.ops.numba_runtime import exp_f32, inline as _inline, jit as _jit
 
     @_jit
     def _forward(x, spikes, membrane, tau, v_th, v_reset, one, zero, soft_reset, decay_input):
@@ -66,25 +48,6 @@ if numba is not None:
                     v[j] = h - s * v_th if soft_reset else h * (one - s) + v_reset * s
 
     @_inline
-    def _exp_f32(z, bits):
-        """z[:] <- exp(z) in float32 (Cephes expf); bits: int32 scratch like z."""
-        for j in range(z.shape[0]):
-            zj = min(max(z[j], np.float32(-87.0)), np.float32(88.0))
-            fx = np.floor(zj * np.float32(1.44269504) + np.float32(0.5))
-            r = zj - fx * np.float32(0.693359375) - fx * np.float32(-2.12194440e-4)
-            p = np.float32(1.9875691500e-4)
-            p = p * r + np.float32(1.3981999507e-3)
-            p = p * r + np.float32(8.3334519073e-3)
-            p = p * r + np.float32(4.1665795894e-2)
-            p = p * r + np.float32(1.6666665459e-1)
-            p = p * r + np.float32(5.0000001201e-1)
-            z[j] = p * r * r + r + np.float32(1.0)
-            bits[j] = (np.int32(fx) + np.int32(127)) << np.int32(23)
-        scale = bits.view(np.float32)
-        for j in range(z.shape[0]):
-            z[j] *= scale[j]
-
-    @_inline
     def _surrogate_block(ht, ds, bits, code, c, v_th, fast_exp):
         """ds[:] <- surrogate derivative at H - V_th (neurons.SURROGATES[...].grad);
         c = (alpha, 1, 0, pi/2 alpha, alpha/2, 1/(2 alpha)) in the tensor's dtype."""
@@ -94,7 +57,7 @@ if numba is not None:
             for j in range(n):
                 ds[j] = -(alpha * (ht[j] - v_th))
             if fast_exp:
-                _exp_f32(ds, bits)
+                exp_f32(ds, bits)
             else:
                 for j in range(n):
                     ds[j] = math.exp(ds[j])
@@ -143,29 +106,6 @@ if numba is not None:
                     nxt[j] = g
 
 
-_numba_pool_started = False
-
-
-def _threads() -> None:
-    """Run on torch's intra-op thread count (the CLI and the benches set it), and keep that count.
-
-    numba's OpenMP threading layer, when it starts its pool at the first parallel launch, sets the
-    process-wide OpenMP thread count (which torch's CPU ops read) to NUMBA_NUM_THREADS: a process set to
-    1 thread then ran torch on every core, and two such processes on 2 cores ran 18x slower than one.
-    So the pool is started here, once, and torch's count is put back."""
-    global _numba_pool_started
-    threads = torch.get_num_threads()
-    if not _numba_pool_started:
-        from numba.np.ufunc.parallel import _launch_threads
-
-        _launch_threads()
-        torch.set_num_threads(threads)
-        _numba_pool_started = True
-    n = min(threads, numba.config.NUMBA_NUM_THREADS)
-    if numba.get_num_threads() != n:
-        numba.set_num_threads(n)
-
-
 def _scalar(dtype: torch.dtype):
     return np.dtype(str(dtype).removeprefix("torch.")).type
 
@@ -181,7 +121,7 @@ def lif_forward(x: torch.Tensor, tau: float, v_threshold: float, v_reset: float,
     x = x.contiguous()
     spikes, membrane = torch.empty_like(x), torch.empty_like(x)
     cast = _scalar(x.dtype)
-    _threads()
+    set_threads()
     _forward(_rows(x), _rows(spikes), _rows(membrane), cast(tau), cast(v_threshold), cast(v_reset), cast(1),
              cast(0), bool(soft_reset), bool(decay_input))
     return spikes, membrane
@@ -195,7 +135,7 @@ def lif_backward(h: torch.Tensor, grad_spikes: torch.Tensor | None, grad_membran
     cast = _scalar(h.dtype)
     consts = np.array([alpha, 1.0, 0.0, math.pi / 2.0 * alpha, alpha / 2.0, 0.5 / alpha], dtype=cast)
     given = lambda t: _rows(h if t is None else t.contiguous())  # noqa: E731  (h: an unread stand-in)
-    _threads()
+    set_threads()
     _backward(_rows(h), given(grad_spikes), given(grad_membrane), _rows(grad), consts, cast(v_threshold),
               cast(v_reset), cast(1.0 - 1.0 / tau), cast(1.0 / tau if decay_input else 1.0),
               SURROGATE_CODES[surrogate], bool(soft_reset), bool(detach_reset), grad_spikes is not None,

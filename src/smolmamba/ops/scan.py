@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from . import scan_cpu, scan_cuda, triton_runtime
+from . import backend, scan_cpu, scan_cuda
 from .alignment import position_gaps
 from .softplus import softplus
 from .scan_torch import scan_core
@@ -48,7 +48,7 @@ __all__ = [
     "softplus",
 ]
 
-IMPLS = ("auto", "reference", "torch", "numba", "triton", "cuda")
+IMPLS = backend.OPS["scan"]
 _LOWP = (torch.float16, torch.bfloat16)
 
 
@@ -112,32 +112,8 @@ def _finite(t):
 
 
 def resolve_impl(impl: str, tensor: torch.Tensor) -> str:
-    """Which impl runs for `impl` on `tensor`'s device: 'reference', 'torch', 'triton' or 'cuda'."""
-    if impl not in IMPLS:
-        raise ValueError(f"impl must be one of {IMPLS}, got {impl!r}")
-    if impl == "auto":
-        if triton_runtime.compiled_available(tensor):
-            return "triton"
-        if tensor.is_cuda:
-            return "cuda" if scan_cuda.is_available() else "torch"
-        return "numba" if _numba_reason(tensor) is None else "torch"
-    if impl == "numba" and _numba_reason(tensor) is not None:
-        raise ValueError(f"impl='numba' cannot run: {_numba_reason(tensor)}; use impl='auto' or 'torch'")
-    if impl == "triton":
-        triton_runtime.check_runnable("impl='triton'", tensor, "impl='torch'")
-    if impl == "cuda":
-        scan_cuda.load_selective_scan_fn()  # RuntimeError with the install command
-        if not tensor.is_cuda:
-            raise ValueError(f"impl='cuda' needs CUDA tensors, got device {tensor.device}; use impl='torch'")
-    return impl
-
-
-def _numba_reason(tensor: torch.Tensor) -> str | None:
-    """Why the numba core cannot run on tensors like `tensor` (None: it can). Half precision is
-    cast to float32 before the core runs; torch.compile/export trace the torch core instead."""
-    if torch.compiler.is_compiling():
-        return "torch.compile/torch.export is tracing (it traces the torch core)"
-    return scan_cpu.unavailable_reason(tensor.device, torch.float32 if tensor.dtype in _LOWP else tensor.dtype)
+    """Which backend runs for `impl` on `tensor`'s device and dtype (ops/backend.py, op "scan")."""
+    return backend.resolve("scan", impl, tensor)
 
 
 # ----------------------------------------------------------------------------- alignment
@@ -206,7 +182,7 @@ def selective_scan(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_sof
     positions: [B, L] original indices of kept tokens (alignment, see module docstring).
     impl: 'auto' (on CUDA tensors 'triton' if Triton imports, else 'cuda' if mamba_ssm does, else
     'torch'; on CPU float tensors the fused 'numba' core), 'numba', 'torch', 'reference', 'triton',
-    'cuda'; resolve_impl(impl, u) says which ran. check_inputs: also check that u and delta are
+    'cuda' (ops/backend.py); resolve_impl(impl, u) says which ran. check_inputs: also check that u and delta are
     finite and positions valid (costs a pass over u, delta and, on GPU, a sync); shapes, dtypes
     and devices are always checked. block_size: steps per block of the 'torch' impl.
     """

@@ -8,7 +8,7 @@ same core recurrence as scan_torch.scan_core,
 but per batch row with the state h [N, D] in a local array: memory traffic is the inputs and
 outputs ([B, L, D] and [B, L, N]), not the [L, B, N, D] blocks the torch path materialises
 (N times the input). Time-major inner loops run over D (contiguous, vectorised by LLVM; float32
-exp via the Cephes polynomial of lif_cpu, float64 via libm).
+exp via the Cephes polynomial of numba_runtime, float64 via libm).
 Forward keeps the state at every CHUNK-th step; backward recomputes a chunk's states (and decays)
 from its checkpoint and runs the adjoint g_t = a_{t+1} g_{t+1} + dy_t C_t backwards through it.
 Batch rows run in parallel; dA is reduced over rows at the end.
@@ -21,26 +21,13 @@ import math
 import numpy as np
 import torch
 
-from smolmamba.ops.lif_cpu import _exp_f32, _threads, numba
+from smolmamba.ops.numba_runtime import numba, set_threads
 
 CHUNK = 16
-DTYPES = (torch.float32, torch.float64)
-
-
-def unavailable_reason(device: torch.device, dtype: torch.dtype) -> str | None:
-    """None when the kernel can run on tensors of this device and dtype, else why not."""
-    if numba is None:
-        return "numba is not installed (pip install numba)"
-    if device.type != "cpu":
-        return f"the tensors are on {device}; the numba scan is CPU only"
-    if dtype not in DTYPES:
-        return f"dtype {dtype} (the numba scan takes float32 or float64)"
-    return None
 
 
 if numba is not None:
-    _jit = numba.njit(parallel=True, cache=True, nogil=True, error_model="numpy")
-    _inline = numba.njit(inline="always", error_model="numpy")
+    from smolmamba.ops.numba_runtime import exp_f32, inline as _inline, jit as _jit
 
     @_inline
     def _decay(dt_t, A_n, out, bits, fast_exp):
@@ -48,7 +35,7 @@ if numba is not None:
         for d in range(out.shape[0]):
             out[d] = dt_t[d] * A_n[d]
         if fast_exp:
-            _exp_f32(out, bits)
+            exp_f32(out, bits)
         else:
             for d in range(out.shape[0]):
                 out[d] = math.exp(out[d])
@@ -140,7 +127,7 @@ class _NumbaScan(torch.autograd.Function):
         y = torch.empty_like(dt_l)
         ckpt = dt_l.new_empty(nb, (steps + CHUNK - 1) // CHUNK, A.shape[1], dim)
         last = dt_l.new_empty(nb, A.shape[1], dim)
-        _threads()
+        set_threads()
         fast = dt.dtype == torch.float32
         _forward(dt_l.numpy(), x_l.numpy(), A_t.numpy(), B_l.numpy(), C_l.numpy(), y.numpy(), ckpt.numpy(),
                  last.numpy(), fast)
@@ -156,7 +143,7 @@ class _NumbaScan(torch.autograd.Function):
         ddt, dx = torch.empty_like(dt_l), torch.empty_like(x_l)
         dB, dC = torch.empty_like(B_l), torch.empty_like(C_l)
         dA_rows = dt_l.new_empty(dt_l.shape[0], *A_t.shape)
-        _threads()
+        set_threads()
         _backward(dt_l.numpy(), x_l.numpy(), A_t.numpy(), B_l.numpy(), C_l.numpy(), ckpt.numpy(), dy_l.numpy(),
                   (ckpt[:, 0] if dlast_l is None else dlast_l).numpy(), ddt.numpy(), dx.numpy(), dB.numpy(),
                   dC.numpy(), dA_rows.numpy(), dt_l.numpy().dtype.type(0), dlast_l is not None,

@@ -39,18 +39,24 @@ def interpreting() -> bool:
     return bool(knobs.runtime.interpret) if knobs is not None else os.environ.get("TRITON_INTERPRET") == "1"
 
 
-def compiled_available(tensor: torch.Tensor) -> bool:
-    """True if a compiled (not interpreted) Triton kernel can run on `tensor`: CUDA, Triton imports."""
-    return tensor.is_cuda and not import_error() and not interpreting()
+def _device(where: torch.Tensor | torch.device) -> torch.device:
+    return where.device if isinstance(where, torch.Tensor) else torch.device(where)
 
 
-def check_runnable(what: str, tensor: torch.Tensor, instead: str) -> None:
+def compiled_available(where: torch.Tensor | torch.device) -> bool:
+    """True if a compiled (not interpreted) Triton kernel can run on a tensor (or device): CUDA, Triton
+    imports."""
+    return _device(where).type == "cuda" and not import_error() and not interpreting()
+
+
+def check_runnable(what: str, where: torch.Tensor | torch.device, instead: str) -> None:
     """Raise RuntimeError (no Triton) or ValueError (CPU tensor, interpreter off) naming the fix;
     `instead` names the non-Triton way, e.g. "impl='torch'"."""
     why = import_error()
     if why:
         raise RuntimeError(f"{what} needs Triton, which did not import ({why}); {INSTALL_HINT}, or use {instead}")
-    if not tensor.is_cuda and not interpreting():
+    device = _device(where)
+    if device.type != "cuda" and not interpreting():
         raise ValueError(
-            f"{what} needs CUDA tensors, got device {tensor.device}; use {instead}, or set "
+            f"{what} needs CUDA tensors, got device {device}; use {instead}, or set "
             "TRITON_INTERPRET=1 before triton is imported to run the kernel in Triton's CPU interpreter (slow, for tests)")

@@ -35,9 +35,11 @@ def mix_batch(mixup, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, to
 
 def train_one_epoch(model, criterion, optimizer, loader, cfg: TrainConfig, info: DistInfo, state: RunState,
                     total_steps: int, warmup_steps: int, scaler, ema=None, mixup=None, on_step=None,
-                    guard: NonFiniteGuard | None = None) -> dict:
+                    guard: NonFiniteGuard | None = None, before_update=None) -> dict:
     """Run the optimizer steps of one epoch (or until total_steps); -> {loss, acc, img_s, lr}.
-    guard: skips or stops at a non-finite loss (train/guards.py); None steps regardless."""
+    guard: skips or stops at a non-finite loss (train/guards.py); None steps regardless.
+    before_update(step, loss): called once per step after the last micro-batch's backward, before the
+    gradients are clipped and applied (state.step not yet counted); on_step(): after the step."""
     model.train()
     accum, device = cfg.accum_steps, info.device
     sums = [0.0, 0.0, 0.0]  # loss * n, correct, n
@@ -70,6 +72,8 @@ def train_one_epoch(model, criterion, optimizer, loader, cfg: TrainConfig, info:
             sums[2] += len(y)
         if not last_micro:
             continue
+        if before_update is not None:
+            before_update(state.step, value)
         stepped = guard is None or guard.step_ok(state.step, state.epoch)
         if stepped:
             if cfg.clip_grad is not None:
@@ -114,12 +118,10 @@ def evaluate(model: nn.Module, loader, info: DistInfo = DistInfo(), amp: str = "
             break
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         with autocast(device, amp):
-            feats, feat_info = model.forward_features_with_info(x)
+            feats, trace = model.forward_features_with_info(x)
             logits = model.forward_head(feats).float()
-        if tokens is None:  # [N, (after the DSTSP input pruner,) k_1, ...], as models.tokens_per_stage
-            tokens = [feat_info["num_tokens"]] + [p.shape[1] for p in feat_info["positions"]]
-            if "input_pruning" in feat_info:
-                tokens.insert(1, feat_info["input_pruning"]["positions"].shape[1])
+        if tokens is None:
+            tokens = trace.tokens_per_stage()
         top = logits.topk(min(5, num_classes), dim=-1).indices
         sums[0] += F.cross_entropy(logits, y, reduction="sum").item()
         sums[1] += (top[:, 0] == y).sum().item()

@@ -17,15 +17,10 @@ def evaluate_checkpoint(path, dataset: str, data_root=None, split: str = "test",
                         max_batches: int | None = None, use_ema: bool = False, device: str = "auto",
                         amp: str = "none", workers: int = 0, cache_dir=None) -> dict:
     """Build the model from the checkpoint's manifest, load (EMA) weights, evaluate on `dataset`."""
-    from smolmamba.data import build_dataset
+    from smolmamba.data.model_input import dataset_for_model
 
     model, manifest = ckpt.load_model(path, ckpt.EMA_FILE if use_ema else ckpt.MODEL_FILE)
-    m = model.cfg
-    data, info = build_dataset(dataset, root=data_root, split=split, T=m.time_steps if m.events else None,
-                               img_size=m.img_size, cache_dir=cache_dir, augment=False)
-    if info["num_classes"] != m.num_classes:
-        raise ValueError(f"dataset {dataset!r} has {info['num_classes']} classes, the checkpoint's model "
-                         f"{m.num_classes}; evaluate on the dataset it was trained for")
+    data, _ = dataset_for_model(dataset, model.cfg, split, root=data_root, cache_dir=cache_dir, augment=False)
     dist = DistInfo(device=pick_device(device))
     model.to(dist.device)
     res = evaluate(model, eval_loader(data, batch_size, workers, dist), dist, amp, max_batches)

@@ -39,7 +39,7 @@ def build_model_and_data(cfg: TrainConfig):
     The eval set is the test split, or with cfg.val_fraction > 0 the validation part carved from the
     (first train_subset) training samples, without augmentation (data/split.py).
     """
-    from smolmamba.data import build_dataset
+    from smolmamba.data.model_input import dataset_for_model
     from smolmamba.models import create_model
 
     overrides = dict(cfg.model_overrides)
@@ -53,12 +53,10 @@ def build_model_and_data(cfg: TrainConfig):
     model.set_grad_checkpointing(cfg.grad_checkpointing)
     if cfg.init_from is not None:
         init_weights(model, cfg.init_from)
-    m = model.cfg
-    kw = dict(root=cfg.data_root, T=m.time_steps if m.events else None, img_size=m.img_size,
-              on_bad_file=cfg.on_bad_file, cache_dir=cfg.cache_dir)
-    train_set, info = build_dataset(cfg.dataset, split="train", augment=cfg.augment, **kw)
-    check_fit(m, info, cfg)
-    eval_set, _ = build_dataset(cfg.dataset, split="train" if cfg.val_fraction else "test", augment=False, **kw)
+    kw = dict(root=cfg.data_root, on_bad_file=cfg.on_bad_file, cache_dir=cfg.cache_dir)
+    train_set, _ = dataset_for_model(cfg.dataset, model.cfg, "train", augment=cfg.augment, **kw)
+    eval_set, _ = dataset_for_model(cfg.dataset, model.cfg, "train" if cfg.val_fraction else "test", augment=False,
+                                    **kw)
     if cfg.train_subset is not None:
         first = range(min(cfg.train_subset, len(train_set)))
         train_set = Subset(train_set, first)
@@ -78,26 +76,10 @@ def eval_split(cfg: TrainConfig) -> str:
 
 def init_weights(model: nn.Module, path) -> None:
     """Load a checkpoint's weights to fine-tune from; only pruner parameters may be absent from it."""
+    from smolmamba.models import load_weights
     from smolmamba.train.checkpoint import load_model
 
-    source, _ = load_model(path)
-    missing, unexpected = model.load_state_dict(source.state_dict(), strict=False)
-    wrong = [k for k in missing + unexpected if ".pruner." not in k]
-    if wrong:
-        raise ValueError(f"init_from={path} does not fit model: mismatched keys {wrong[:8]}")
-
-
-def check_fit(m, info: dict, cfg: TrainConfig) -> None:
-    """The dataset's classes, channels and kind must match the model; the error names the override."""
-    if info["num_classes"] != m.num_classes:
-        raise ValueError(f"dataset {cfg.dataset!r} has {info['num_classes']} classes, model {cfg.model!r} "
-                         f"has {m.num_classes}: add model.num_classes={info['num_classes']}")
-    if info["in_chans"] != m.in_chans:
-        raise ValueError(f"dataset {cfg.dataset!r} has {info['in_chans']} channels, model {cfg.model!r} "
-                         f"takes {m.in_chans}: add model.in_chans={info['in_chans']} or pick another model")
-    if (info["kind"] == "events") != m.events:
-        raise ValueError(f"dataset {cfg.dataset!r} yields {info['kind']}, model {cfg.model!r} takes "
-                         f"{'events' if m.events else 'images'}; pick a matching model (smolmamba models)")
+    load_weights(model, load_model(path)[0].state_dict(), f"init_from={path}")
 
 
 # ---------------------------------------------------------------- optimizer and schedule
