@@ -8,9 +8,9 @@ from pathlib import Path
 
 
 # compare's options that set up a run (all but --resume); --resume takes them from the folder instead
-RUN_OPTIONS = ("protocol", "models", "datasets", "data_root", "epochs", "seeds", "batch_size", "lr", "lr_from", "val_fraction",
-               "patience", "patience_from", "augment", "train_subset", "test_subset", "output", "workers",
-               "no_sweep", "no_masks")
+RUN_OPTIONS = ("protocol", "models", "datasets", "data_root", "epochs", "seeds", "batch_size", "lr", "lr_from",
+               "val_fraction", "patience", "patience_from", "augment", "train_subset", "test_subset", "output",
+               "workers", "no_sweep", "no_masks")
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
