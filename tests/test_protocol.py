@@ -168,3 +168,29 @@ def test_a_stopped_compare_resumes_in_its_folder_and_ends_as_an_uninterrupted_on
     assert cli.main(["compare", "--resume", str(stopped)]) == 0  # a finished folder: nothing is trained again
     again = json.loads((stopped / "results.json").read_text())["runs"][0]
     assert again["val_curve"] == first["val_curve"] and again["top1"] == first["top1"]
+
+
+def test_every_config_field_is_an_option_of_its_command(monkeypatch, capsys):
+    """compare's and ablate's options are made from their config's fields, so none is left out or copied."""
+    import dataclasses
+
+    from smolmamba import cli
+    from smolmamba.cli_experiments import COMPARE_OWN
+    from smolmamba.config_flags import _flag
+    from smolmamba.experiments import ablate
+    from smolmamba.experiments.config import AblateConfig
+
+    for command, cls, own in (("compare", CompareConfig, COMPARE_OWN), ("ablate", AblateConfig, ())):
+        with pytest.raises(SystemExit):
+            cli.main([command, "--help"])
+        text = capsys.readouterr().out
+        flags = [_flag(f) for f in dataclasses.fields(cls) if f.name not in own]
+        assert all(flag in text for flag in flags), [f for f in flags if f not in text]
+    seen = []
+    monkeypatch.setattr(ablate, "run_ablate", seen.append)
+    assert cli.main(["ablate", "--only", "block", "state", "--seeds", "2", "--lr", "1e-3"]) == 0
+    assert seen[-1] == AblateConfig(studies=("block", "state"), seeds=2, lr=1e-3)
+    assert cli.main(["ablate"]) == 0 and seen[-1] == AblateConfig()
+    with pytest.raises(SystemExit):  # argparse exits 2 and names the valid studies
+        cli.main(["ablate", "--only", "everything"])
+    assert "invalid choice: 'everything' (choose from 'alignment'" in capsys.readouterr().err

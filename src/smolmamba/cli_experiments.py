@@ -7,48 +7,41 @@ import shlex
 from pathlib import Path
 
 
-# compare's options that set up a run (all but --resume); --resume takes them from the folder instead
-RUN_OPTIONS = ("protocol", "models", "datasets", "data_root", "epochs", "seeds", "batch_size", "lr", "lr_from",
-               "val_fraction", "patience", "patience_from", "augment", "train_subset", "test_subset", "output",
-               "workers", "no_sweep", "no_masks")
+# CompareConfig fields with options of their own: --data-root DATASET=PATH, --lr-from DIR, --protocol, --resume DIR
+COMPARE_OWN = ("data_roots", "picked_lrs", "lr_from", "protocol", "resume")
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
+    from smolmamba.config_flags import given_flags, given_options
     from smolmamba.experiments.compare import resume_config, run_compare
-    from smolmamba.experiments.config import protocol_config
+    from smolmamba.experiments.config import CompareConfig, protocol_config
     from smolmamba.experiments.protocol import lrs_picked_in
 
     if args.resume:
-        given = [f"--{k.replace('_', '-')}" for k in RUN_OPTIONS if getattr(args, k) not in (None, False, [])]
+        given = given_flags(args, CompareConfig, COMPARE_OWN) + [
+            flag for flag, value in (("--protocol", args.protocol), ("--lr-from", args.lr_from),
+                                     ("--data-root", args.data_root)) if value]
         if given:
             raise ValueError(f"compare --resume continues with the options the folder was started with; "
                              f"drop {', '.join(given)}")
         run_compare(resume_config(Path(args.resume)))
         return 0
-    if args.lr and args.lr_from:
+    if args.lrs and args.lr_from:
         raise ValueError("give --lr or --lr-from, not both")
     picked = lrs_picked_in(Path(args.lr_from)) if args.lr_from else None
-    cfg = protocol_config(args.protocol or "quick", roles=args.models and tuple(args.models),
-                          datasets=args.datasets and tuple(args.datasets),
-                          data_roots=dict(pair.split("=", 1) for pair in args.data_root), epochs=args.epochs,
-                          seeds=args.seeds, batch_size=args.batch_size, lrs=args.lr and tuple(args.lr),
-                          picked_lrs=picked, lr_from=args.lr_from and Path(args.lr_from).name,
-                          val_fraction=args.val_fraction, patience=args.patience,
-                          patience_from=args.patience_from, augment=args.augment or None,
-                          train_subset=args.train_subset, test_subset=args.test_subset, output=args.output,
-                          workers=args.workers, sweep=not args.no_sweep, masks=not args.no_masks)
+    cfg = protocol_config(args.protocol or "quick", **given_options(args, CompareConfig, COMPARE_OWN),
+                          data_roots=dict(pair.split("=", 1) for pair in args.data_root), picked_lrs=picked,
+                          lr_from=args.lr_from and Path(args.lr_from).name)
     run_compare(cfg)
     return 0
 
 
 def _cmd_ablate(args: argparse.Namespace) -> int:
+    from smolmamba.config_flags import given_options
     from smolmamba.experiments.ablate import run_ablate
     from smolmamba.experiments.config import AblateConfig
 
-    run_ablate(AblateConfig(dataset=args.dataset, epochs=args.epochs, finetune_epochs=args.finetune_epochs,
-                            batch_size=args.batch_size, lr=args.lr, seed=args.seed, seeds=args.seeds,
-                            train_subset=args.train_subset, test_subset=args.test_subset,
-                            output=args.output, studies=tuple(args.studies)))
+    run_ablate(AblateConfig(**given_options(args, AblateConfig)))
     return 0
 
 
@@ -119,65 +112,29 @@ def _cmd_diagnose(args: argparse.Namespace) -> int:
 
 def add_experiment_commands(sub: argparse._SubParsersAction) -> None:
     """Register compare, ablate, bench and report on the `smolmamba` subcommand parser."""
-    from smolmamba.experiments.config import ALL_STUDIES, PROTOCOLS, ROLES, AblateConfig, CompareConfig
+    from smolmamba.config_flags import add_config_flags
+    from smolmamba.experiments.config import PROTOCOLS, AblateConfig, CompareConfig
 
     d = CompareConfig()
-    p = sub.add_parser("compare", help="train SmolMamba and its peers side by side; tables and plots")
-    p.add_argument("--models", nargs="+", default=None,
-                   help=f"roles ({', '.join(ROLES)}) or registered model names (default: all roles)")
-    p.add_argument("--datasets", nargs="+", default=None,
-                   help=f"default: {', '.join(d.datasets)} (quick), {', '.join(PROTOCOLS['full']['datasets'])} (full)")
-    p.add_argument("--data-root", action="append", default=[], metavar="DATASET=PATH",
-                   help="folder of a dataset on your disk, e.g. cifar10=/data/cifar (repeatable)")
+    p = sub.add_parser("compare", help="train SmolMamba and its peers side by side; tables, claims and plots")
     p.add_argument("--protocol", default=None, choices=sorted(PROTOCOLS),
                    help=f"budget preset (default {d.protocol}; the options below override it): quick = "
                         f"{d.seeds} seeds, <= {d.epochs} epochs, lr {d.lrs[0]:g}; full = "
                         + ", ".join(f"{k} {v}" for k, v in PROTOCOLS["full"].items()))
-    p.add_argument("--epochs", type=int, default=None, help="most epochs per run (early stopping may end sooner)")
-    p.add_argument("--seeds", type=int, default=None)
-    p.add_argument("--batch-size", type=int, default=None)
-    p.add_argument("--lr", type=float, nargs="+", default=None,
-                   help="learning rate, or a grid: seed 0 picks the best on the validation split")
+    add_config_flags(p, CompareConfig, skip=COMPARE_OWN)
+    p.add_argument("--data-root", action="append", default=[], metavar="DATASET=PATH",
+                   help="folder of a dataset on your disk, e.g. cifar10=/data/cifar (repeatable)")
     p.add_argument("--lr-from", default=None, metavar="RESULTS_DIR",
                    help="train each model at the lr it was measured at in an earlier compare folder "
                         "(no lr search; the folder's name is recorded)")
-    p.add_argument("--val-fraction", type=float, default=None,
-                   help=f"training data held out for lr choice and early stopping (default {d.val_fraction}; "
-                        "0 = none: fixed epochs, last weights)")
-    p.add_argument("--patience", type=int, default=None,
-                   help=f"epochs without a new best validation top-1 before a run stops (default {d.patience}; 0 = never)")
-    p.add_argument("--patience-from", type=float, default=None,
-                   help=f"patience counts only epochs after this fraction of the lr schedule "
-                        f"(default {d.patience_from}: the noisy high-lr first half cannot stop a run)")
-    p.add_argument("--augment", action="store_true", help="train with each dataset's augmentation")
-    p.add_argument("--train-subset", type=int, default=None, help="use the first n training samples")
-    p.add_argument("--test-subset", type=int, default=None, help="measure on the first n test samples")
-    p.add_argument("--output", default=None, help=f"results/<timestamp>/ is created inside (default {d.output})")
-    p.add_argument("--workers", type=int, default=None,
-                   help="training processes of one thread each (default: the preset's; 1 = in this process)")
-    p.add_argument("--no-sweep", action="store_true", help="skip the keep-ratio sweep")
-    p.add_argument("--no-masks", action="store_true", help="skip the pruning-mask figure")
     p.add_argument("--resume", default=None, metavar="RESULTS_DIR",
                    help="continue a stopped compare in its folder with the options it was started with: "
                         "finished runs are reused, a cut run resumes from its last checkpoint, every model "
                         "is measured again")
     p.set_defaults(func=_cmd_compare)
 
-    a = AblateConfig()
     p = sub.add_parser("ablate", help="alignment, pruner, SST-TP weights, DSTSP and deep-pruning ablations")
-    p.add_argument("--dataset", default=a.dataset)
-    p.add_argument("--studies", "--only", nargs="+", default=list(a.studies), choices=list(ALL_STUDIES),
-                   help="which ablations (default: all but the from-scratch 'block' and 'state' studies)")
-    p.add_argument("--epochs", type=int, default=a.epochs)
-    p.add_argument("--finetune-epochs", type=int, default=a.finetune_epochs)
-    p.add_argument("--batch-size", type=int, default=a.batch_size)
-    p.add_argument("--lr", type=float, default=a.lr)
-    p.add_argument("--seed", type=int, default=a.seed)
-    p.add_argument("--seeds", type=int, default=a.seeds,
-                   help="block and state studies: train each variant with this many seeds (from --seed)")
-    p.add_argument("--train-subset", type=int, default=None)
-    p.add_argument("--test-subset", type=int, default=None)
-    p.add_argument("--output", default=a.output)
+    add_config_flags(p, AblateConfig)
     p.set_defaults(func=_cmd_ablate)
 
     p = sub.add_parser("diagnose", help="per-layer firing rates and gradient norms at init and in the first epoch")

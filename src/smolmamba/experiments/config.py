@@ -3,7 +3,9 @@ so the CLI can show the defaults in --help without importing the experiments."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+
+from smolmamba.config_flags import option
 
 # role -> registered model for (image data, event data); all within 10 % of each other's parameters
 ROLES = {
@@ -20,27 +22,34 @@ ALL_STUDIES = DEFAULT_STUDIES + ("block", "state")  # block, state: from scratch
 
 @dataclass
 class CompareConfig:
-    roles: tuple[str, ...] = tuple(ROLES)  # which models (roles of ROLES, or registered names)
-    datasets: tuple[str, ...] = ("digits",)
-    data_roots: dict = field(default_factory=dict)  # dataset -> folder, for the user's own data
-    protocol: str = "quick"  # the PROTOCOLS preset these values came from (recorded with the results)
-    epochs: int = 3  # at most; early stopping (patience) on the validation split may stop sooner
-    seeds: int = 3
-    lrs: tuple[float, ...] = (5e-3,)  # AdamW peak lr grid; with more than one, seed 0 picks on validation
-    picked_lrs: dict = field(default_factory=dict)  # "dataset/model" -> lr an earlier run picked; replaces lrs
-    lr_from: str | None = None  # name of the results folder picked_lrs came from (recorded with the results)
-    val_fraction: float = 0.15  # held out of each training class for lr choice and early stopping; 0 = none
-    patience: int = 2  # epochs without a new best validation top-1 before a run stops; 0 = never
-    patience_from: float = 0.5  # patience counts only epochs after this fraction of the schedule (lr decayed)
-    batch_size: int = 32  # the recipe of configs/digits_smolmamba_tiny.yaml, for every model
-    augment: bool = False  # a few epochs on 2 cores favour no augmentation
-    train_subset: int | None = None  # first n training samples (quick runs)
-    test_subset: int | None = None  # first n test samples for the measurements (quick runs)
-    output: str = "results"  # results/<timestamp>/ is created inside
-    workers: int = 1  # training processes of one thread each (2 on this 2-core machine: 644 s vs 504 s, slower)
-    sweep: bool = True  # keep-ratio sweep of SmolMamba
-    masks: bool = True  # pruning-mask figure
-    resume: bool = False  # `output` is a stopped compare folder: finished runs are reused, cut ones resumed
+    """What `compare` runs; the help of each field is its command-line help (config_flags)."""
+
+    roles: tuple[str, ...] = option(tuple(ROLES), f"roles ({', '.join(ROLES)}) or registered model names",
+                                    flag="--models")
+    datasets: tuple[str, ...] = option(("digits",), "data sets (the full protocol: digits nmnist_digits)")
+    data_roots: dict = option(dict, "dataset -> folder of the user's own data (--data-root DATASET=PATH)")
+    protocol: str = option("quick", "the PROTOCOLS preset these values came from (recorded with the results)")
+    epochs: int = option(3, "most epochs per run; early stopping on the validation split may stop sooner")
+    seeds: int = option(3, "seeds per model (0, 1, ...)")
+    lrs: tuple[float, ...] = option((5e-3,), "AdamW peak lr, or a grid: seed 0 picks the best on validation",
+                                    flag="--lr")
+    picked_lrs: dict = option(dict, '"dataset/model" -> lr an earlier run picked (--lr-from); replaces lrs')
+    lr_from: str | None = option(None, "name of the results folder picked_lrs came from (recorded)")
+    val_fraction: float = option(0.15, "training data held out for lr choice and early stopping; 0 = none: "
+                                       "fixed epochs, last weights")
+    patience: int = option(2, "epochs without a new best validation top-1 before a run stops; 0 = never")
+    patience_from: float = option(0.5, "patience counts only epochs after this fraction of the lr schedule (the "
+                                       "noisy high-lr first half cannot stop a run)")
+    batch_size: int = option(32, "the recipe of configs/digits_smolmamba_tiny.yaml, for every model")
+    augment: bool = option(False, "train with each dataset's augmentation (a few epochs on 2 cores favour none)")
+    train_subset: int | None = option(None, "use the first n training samples")
+    test_subset: int | None = option(None, "measure on the first n test samples")
+    output: str = option("results", "results/<timestamp>/ is created inside")
+    workers: int = option(1, "training processes of one thread each; 1 = in this process (2 on a 2-core "
+                             "machine took 644 s against 504 s)")
+    sweep: bool = option(True, "the keep-ratio sweep of SmolMamba")
+    masks: bool = option(True, "the pruning-mask figure")
+    resume: bool = option(False, "`output` is a stopped compare folder: finished runs are reused, cut ones resumed")
 
 
 # `compare --protocol NAME`: the same rule for every model (experiments/protocol.py), two budgets
@@ -60,14 +69,18 @@ def protocol_config(name: str, **overrides) -> CompareConfig:
 
 @dataclass
 class AblateConfig:
-    dataset: str = "digits"
-    epochs: int = 4
-    finetune_epochs: int = 1
-    batch_size: int = 32
-    lr: float = 5e-3
-    seed: int = 0
-    seeds: int = 1  # the from-scratch studies (block, state) train each variant with seed .. seed + seeds - 1
-    train_subset: int | None = None
-    test_subset: int | None = None
-    output: str = "results"
-    studies: tuple[str, ...] = DEFAULT_STUDIES
+    """What `ablate` runs; the help of each field is its command-line help (config_flags)."""
+
+    dataset: str = option("digits", "the data set every study trains and measures on")
+    epochs: int = option(4, "epochs of each from-scratch training")
+    finetune_epochs: int = option(1, "epochs of the fine-tuning studies")
+    batch_size: int = option(32, "batch size of every training")
+    lr: float = option(5e-3, "AdamW peak lr of every training")
+    seed: int = option(0, "the first seed")
+    seeds: int = option(1, "block and state studies: train each variant with seeds seed .. seed + seeds - 1")
+    train_subset: int | None = option(None, "use the first n training samples")
+    test_subset: int | None = option(None, "measure on the first n test samples")
+    output: str = option("results", "results/<timestamp>/ is created inside")
+    studies: tuple[str, ...] = option(DEFAULT_STUDIES, f"which ablations, of {', '.join(ALL_STUDIES)} (block and "
+                                      "state train from scratch: only when named)", choices=ALL_STUDIES,
+                                      aliases=("--only",), metavar="STUDY")
