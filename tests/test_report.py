@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from smolmamba.experiments.ablation_tables import ablations_markdown, seed_means
+from smolmamba.experiments.ablation_tables import AblationRow, ablations_markdown, seed_means
 from smolmamba.experiments.claims import ablation_claims, claims_table
 from smolmamba.experiments.plateau import PlateauCheck, check_runs, last_gain, plateau_lines
 from smolmamba.experiments.protocol import validation_curve
@@ -105,32 +105,38 @@ def test_an_ablations_file_without_keys_is_refused_with_the_fix(tmp_path):
     assert "80.00% aligned vs 70.00% naive | held |" in line  # found by key although the label says nothing
 
 
+def ablation_rows(dicts):
+    return [AblationRow.from_json(d) for d in dicts]
+
+
 def test_seed_means_average_each_setting_over_its_seeds():
-    rows = [{"study": "block", "key": k, "setting": k.upper(), "top1": t, "energy_uj": e, "tokens_per_stage": [4],
-             "seed": s} for k, t, e, s in (("a", 90.0, 1.0, 0), ("b", 50.0, 2.0, 0), ("a", 94.0, 3.0, 1))]
+    rows = ablation_rows({"study": "block", "key": k, "setting": k.upper(), "top1": t, "energy_uj": e,
+                          "tokens_per_stage": [4], "seed": s}
+                         for k, t, e, s in (("a", 90.0, 1.0, 0), ("b", 50.0, 2.0, 0), ("a", 94.0, 3.0, 1)))
     a, b = seed_means(rows)
-    assert (a["key"], a["seeds"], a["top1"], a["energy_uj"]) == ("a", 2, pytest.approx(92.0), pytest.approx(2.0))
-    assert a["top1_sd"] == pytest.approx(8 ** 0.5)
-    assert a["interval"] == f"{92 - 12.706 * 2:.2f} to {92 + 12.706 * 2:.2f}"  # t(1) = 12.706, sd / sqrt(2) = 2
-    assert (b["seeds"], b["interval"], b["top1_sd"]) == (1, "-", 0.0)
-    assert a["vs_first"] == "reference" and b["vs_first"] == "-"  # b shares one seed with a
+    assert (a.key, a.seeds, a.top1, a.energy_uj) == ("a", 2, pytest.approx(92.0), pytest.approx(2.0))
+    assert a.top1_sd == pytest.approx(8 ** 0.5)
+    assert a.interval_text() == f"{92 - 12.706 * 2:.2f} to {92 + 12.706 * 2:.2f}"  # t(1) = 12.706, sd / sqrt(2) = 2
+    assert (b.seeds, b.interval_text(), b.top1_sd) == (1, "-", 0.0)
+    assert a.vs_first_text() == "reference" and b.vs_first_text() == "-"  # b shares one seed with a
 
 
 def test_each_setting_gets_its_paired_difference_to_the_first():
-    rows = [{"study": "block", "key": k, "setting": k, "top1": t, "energy_uj": 1.0, "tokens_per_stage": [4],
-             "seed": s} for k, t, s in (("as_built", 80.0, 0), ("as_built", 90.0, 1), ("no_gate", 84.0, 0),
-                                        ("no_gate", 92.0, 1))]
+    rows = ablation_rows({"study": "block", "key": k, "setting": k, "top1": t, "energy_uj": 1.0,
+                          "tokens_per_stage": [4], "seed": s}
+                         for k, t, s in (("as_built", 80.0, 0), ("as_built", 90.0, 1), ("no_gate", 84.0, 0),
+                                         ("no_gate", 92.0, 1)))
     _, no_gate = seed_means(rows)
     # differences +4 and +2: mean +3, sd sqrt(2), half width 12.706 * sqrt(2) / sqrt(2) = 12.706
-    assert no_gate["vs_first"] == f"+3.00 ({3 - 12.706:+.2f} to {3 + 12.706:+.2f})"
+    assert no_gate.vs_first_text() == f"+3.00 ({3 - 12.706:+.2f} to {3 + 12.706:+.2f})"
     text = "\n".join(ablations_markdown(rows))
     assert "| vs as_built, points (paired, 95 % interval) |" in text
     assert f"| no_gate | 88.00 ± {32 ** 0.5:.2f} (2) |" in text and "| as_built | 85.00" in text
 
 
 def state_row(key, top1, strict, paper):
-    return {"study": "state", "key": key, "setting": key, "top1": top1, "energy_uj": strict,
-            "energy_uj_paper": paper, "tokens_per_stage": [4], "seed": 0}
+    return AblationRow.from_json({"study": "state", "key": key, "setting": key, "top1": top1, "energy_uj": strict,
+                                  "energy_uj_paper": paper, "tokens_per_stage": [4], "seed": 0})
 
 
 def test_energy_at_equal_accuracy_takes_the_cheapest_setting_within_the_margin():
@@ -148,6 +154,7 @@ def test_energy_at_equal_accuracy_takes_the_cheapest_setting_within_the_margin()
 
 def write_ablate_folder(folder, rows, cfg):
     folder.mkdir()
+    rows = [r.to_json() if isinstance(r, AblationRow) else r for r in rows]
     (folder / "ablations.json").write_text(json.dumps({"config": cfg, "rows": rows}))
     (folder / "ablations.md").write_text(f"### table of {folder.name}\n")
     return folder

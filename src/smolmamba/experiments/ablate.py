@@ -14,11 +14,12 @@ on request (`--only block state`, each trains its variants from scratch):
 
 from __future__ import annotations
 
+import dataclasses
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from smolmamba.experiments.ablation_tables import SPIKFORMER_REFERENCE, ablations_markdown, seed_means
+from smolmamba.experiments.ablation_tables import (SPIKFORMER_REFERENCE, AblationRow, SettingSummary, ablations_markdown,
+                                                     seed_means)
 from smolmamba.experiments.compare import new_results_dir, test_batches
 from smolmamba.experiments.config import ALL_STUDIES, AblateConfig, CompareConfig
 from smolmamba.experiments.measure import measure
@@ -50,25 +51,8 @@ def variant(trained, name: str, **overrides):
     return rebuild(trained, name, **overrides)
 
 
-@dataclass(frozen=True)
-class AblationRow:
-    """One measured setting: `key` is what code looks rows up by, `setting` the label shown in tables."""
-
-    study: str
-    key: str
-    setting: str
-    top1: float
-    energy_uj: float
-    tokens_per_stage: list[int]
-    extra: dict = field(default_factory=dict)  # study-specific figures (curves, learned weights, ...)
-
-    def as_dict(self) -> dict:
-        return {"study": self.study, "key": self.key, "setting": self.setting, "top1": self.top1,
-                "energy_uj": self.energy_uj, "tokens_per_stage": self.tokens_per_stage, **self.extra}
-
-
-def row(study: str, key: str, setting: str, m: Measurement, **extra) -> AblationRow:
-    return AblationRow(study, key, setting, m.top1, m.energy_uj, list(m.tokens_per_stage), extra)
+def row(study: str, key: str, setting: str, m: Measurement, seed: int = 0, **extra) -> AblationRow:
+    return AblationRow(study, key, setting, m.top1, m.energy_uj, m.tokens_per_stage, seed, extra=extra)
 
 
 class Ablation:
@@ -171,14 +155,14 @@ class Ablation:
                                measure(model, self.batches), seed))
 
     def write(self) -> Path:
-        rows = [r.as_dict() for r in self.rows]
-        write_json_atomic(self.out / "ablations.json", {"config": self.cfg.__dict__, "rows": rows})
-        write_text_atomic(self.out / "ablations.md", "\n".join(ablations_markdown(rows)))
-        for study in dict.fromkeys(r["study"] for r in rows):
-            self.plot(study, seed_means([r for r in rows if r["study"] == study]))
+        write_json_atomic(self.out / "ablations.json", {"config": dataclasses.asdict(self.cfg),
+                                                        "rows": [r.to_json() for r in self.rows]})
+        write_text_atomic(self.out / "ablations.md", "\n".join(ablations_markdown(self.rows)))
+        for study in dict.fromkeys(r.study for r in self.rows):
+            self.plot(study, seed_means([r for r in self.rows if r.study == study]))
         return self.out
 
-    def plot(self, study: str, rows: list[dict]) -> None:
+    def plot(self, study: str, rows: list[SettingSummary]) -> None:
         from smolmamba.experiments import plots
 
         plots.ablation_bars(rows, f"ablation: {study} ({self.cfg.dataset})",
@@ -188,8 +172,8 @@ class Ablation:
 def state_row(key: str, label: str, model, m: Measurement, seed: int, **extra) -> AblationRow:
     """A state-study row: strict and paper energy and the scan's share of the strict total."""
     scan = m.energy_by_kind.get("scan", {}).get("energy_uj", 0.0)
-    return row("state", key, label, m, seed=seed, energy_uj_paper=m.energy_uj_paper,
-               scan_share_strict=scan / m.energy_uj, params=sum(p.numel() for p in model.parameters()), **extra)
+    return dataclasses.replace(row("state", key, label, m, seed, params=sum(p.numel() for p in model.parameters()),
+                                   **extra), energy_uj_paper=m.energy_uj_paper, scan_share_strict=scan / m.energy_uj)
 
 
 def epoch_curve(run_dir: Path) -> dict:

@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from smolmamba.experiments.ablation_tables import SPIKFORMER_REFERENCE, seed_means
+from smolmamba.experiments.ablation_tables import SPIKFORMER_REFERENCE, AblationRow, SettingSummary, seed_means
 from smolmamba.experiments.plateau import check_runs
 from smolmamba.experiments.records import Comparison, RunRow, SummaryRow
 from smolmamba.experiments.stats import Interval, paired_difference, verdict
@@ -135,51 +135,49 @@ def comparison_claims(comparison: Comparison, runs: list[RunRow] = (), windows: 
     return claims
 
 
-def ablation_claims(ablations: list[dict], finetune_epochs: int | None = None) -> list[Claim]:
-    """The claims the ablate studies test (rows of ablations.json, looked up by study and key)."""
+def ablation_claims(ablations: list[AblationRow], finetune_epochs: int | None = None) -> list[Claim]:
+    """The claims the ablate studies test (rows looked up by study and key)."""
     claims = []
-    rows = {(r["study"], r["key"]): r for r in ablations}
+    rows = {(r.study, r.key): r for r in ablations}
     aligned, naive = rows.get(("alignment", "aligned_zero_shot")), rows.get(("alignment", "naive_zero_shot"))
     if aligned and naive:
         claims.append(Claim("alignment_zero_shot", "ablation",
                             "alignment rescues zero-shot pruning (Exploring Token Pruning in Vision SSMs, Fig. 2)",
-                            f"{aligned['top1']:.2f}% aligned vs {naive['top1']:.2f}% naive",
-                            _better(aligned["top1"] - naive["top1"])))
+                            f"{aligned.top1:.2f}% aligned vs {naive.top1:.2f}% naive", _better(aligned.top1 - naive.top1)))
     aligned, naive = rows.get(("alignment", "aligned_finetuned")), rows.get(("alignment", "naive_finetuned"))
     if aligned and naive:
         claims.append(Claim("alignment_finetuned", "ablation",
                             f"alignment beats naive pruning after fine-tuning {finetune_epochs} epoch(s) "
                             "(Exploring Token Pruning in Vision SSMs, Table 4)",
-                            f"{aligned['top1']:.2f}% aligned vs {naive['top1']:.2f}% naive",
-                            _better(aligned["top1"] - naive["top1"])))
+                            f"{aligned.top1:.2f}% aligned vs {naive.top1:.2f}% naive", _better(aligned.top1 - naive.top1)))
     siv, high, rnd = (rows.get(("pruner", n)) for n in ("siv", "high_siv", "random"))
     if siv and high and rnd:
-        ok = siv["top1"] > high["top1"] + MARGIN and siv["top1"] > rnd["top1"] + MARGIN
+        ok = siv.top1 > high.top1 + MARGIN and siv.top1 > rnd.top1 + MARGIN
         claims.append(Claim("siv_pruner", "ablation",
                             "pruning low-SIV tokens beats high-SIV and random (SMixer + DSTSP, ICLR 2026)",
-                            f"SIV {siv['top1']:.2f}%, least-active kept {high['top1']:.2f}%, random {rnd['top1']:.2f}%",
+                            f"SIV {siv.top1:.2f}%, least-active kept {high.top1:.2f}%, random {rnd.top1:.2f}%",
                             _verdict(ok)))
-    state = seed_means([r for r in ablations if r["study"] == "state"])
-    reference = next((r for r in state if r["key"] == SPIKFORMER_REFERENCE), None)
+    state = seed_means([r for r in ablations if r.study == "state"])
+    reference = next((r for r in state if r.key == SPIKFORMER_REFERENCE), None)
     if reference is not None:
         claims.append(equal_accuracy_claim([r for r in state if r is not reference], reference))
     return claims
 
 
-def equal_accuracy_claim(settings: list[dict], reference: dict) -> Claim:
+def equal_accuracy_claim(settings: list[SettingSummary], reference: SettingSummary) -> Claim:
     """The state study's claim: the lowest-strict-energy SmolMamba setting within MARGIN of Spikformer's top-1."""
     text = (f">= {ENERGY_FACTOR:g}x lower strict energy than the spiking Transformer at equal accuracy (Vision SmolMamba; "
-            f"within {MARGIN:g} point; {reference['seeds']} seed(s), same recipe)")
-    equal = [r for r in settings if r["top1"] >= reference["top1"] - MARGIN]
+            f"within {MARGIN:g} point; {reference.seeds} seed(s), same recipe)")
+    equal = [r for r in settings if r.top1 >= reference.top1 - MARGIN]
     if not equal:
-        best = max(settings, key=lambda r: r["top1"])
+        best = max(settings, key=lambda r: r.top1)
         return Claim("energy_at_equal_accuracy", "state ablation", text,
-                     f"no setting within {MARGIN:g} point of Spikformer's {reference['top1']:.2f}% (best "
-                     f"{best['setting']}: {best['top1']:.2f}%)", "did **not** hold")
-    best = min(equal, key=lambda r: r["energy_uj"])
-    strict, paper = (reference[k] / best[k] for k in ("energy_uj", "energy_uj_paper"))
+                     f"no setting within {MARGIN:g} point of Spikformer's {reference.top1:.2f}% (best "
+                     f"{best.setting}: {best.top1:.2f}%)", "did **not** hold")
+    best = min(equal, key=lambda r: r.energy_uj)
+    strict, paper = reference.energy_uj / best.energy_uj, reference.energy_uj_paper / best.energy_uj_paper
     return Claim("energy_at_equal_accuracy", "state ablation", text,
-                 f"{best['setting']}: {best['top1']:.2f}% vs {reference['top1']:.2f}%, {strict:.2f}x strict "
+                 f"{best.setting}: {best.top1:.2f}% vs {reference.top1:.2f}%, {strict:.2f}x strict "
                  f"({paper:.2f}x paper)",
                  f"strict: {_verdict(strict >= ENERGY_FACTOR)}; paper: {_verdict(paper >= ENERGY_FACTOR)}")
 

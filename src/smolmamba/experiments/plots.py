@@ -10,6 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
+from smolmamba.experiments.ablation_tables import SettingSummary  # noqa: E402
 from smolmamba.experiments.records import Comparison, SweepPoint  # noqa: E402
 from smolmamba.io import atomic_path  # noqa: E402
 
@@ -89,11 +90,11 @@ def save_masks(data: dict, path: Path) -> None:
     _save(fig, path)
 
 
-def ablation_bars(rows: list[dict], title: str, path: Path) -> None:
+def ablation_bars(rows: list[SettingSummary], title: str, path: Path) -> None:
     """Top-1 of each setting of one ablation study, one bar each."""
     fig, ax = plt.subplots(figsize=(max(5, 1.2 * len(rows)), 3.6))
-    ax.bar(range(len(rows)), [r["top1"] for r in rows], color="tab:blue")
-    ax.set_xticks(range(len(rows)), [r["setting"] for r in rows], rotation=30, ha="right", fontsize=7)
+    ax.bar(range(len(rows)), [r.top1 for r in rows], color="tab:blue")
+    ax.set_xticks(range(len(rows)), [r.setting for r in rows], rotation=30, ha="right", fontsize=7)
     ax.set_ylabel("top-1 %")
     ax.set_title(title)
     ax.grid(alpha=0.3, axis="y")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from smolmamba.experiments.ablation_tables import AblationRow
 from smolmamba.experiments.claims import MARGIN, ablation_claims, claims_table, comparison_claims, write_reference
 from smolmamba.experiments.compare import markdown_table
 from smolmamba.experiments.plateau import plateau_lines
@@ -77,14 +78,10 @@ def lr_search_table(search: list[LrSearchRow]) -> list[str]:
     return lines + [""]
 
 
-def read_ablations(path: Path) -> tuple[list[dict], dict]:
+def read_ablations(path: Path) -> tuple[list[AblationRow], dict]:
     """-> (rows, config) of an ablate run; rows are looked up by their `key`, never by their label."""
     data = json.loads(Path(path).read_text())
-    unkeyed = [r["setting"] for r in data["rows"] if "key" not in r]
-    if unkeyed:
-        raise ValueError(f"{path} has rows without a 'key' ({unkeyed[0]!r}, ...): it was written by an older "
-                         "smolmamba; rerun `smolmamba ablate` for a results file the report can read")
-    return data["rows"], data.get("config", {})
+    return [AblationRow.from_json(r, str(path)) for r in data["rows"]], data.get("config", {})
 
 
 def ablation_section(ablate_dir: Path, cfg: dict) -> list[str]:
@@ -115,10 +112,10 @@ def write_results_page(compare_dirs: list[Path], ablate_dirs: list[Path], out: P
     ablations, ablate_cfgs, finetune = [], [], None
     for d in ablate_dirs:
         rows, cfg = read_ablations(d / "ablations.json")
-        clash = {(r["study"], r["key"]) for r in rows} & {(r["study"], r["key"]) for r in ablations}
+        clash = {(r.study, r.key) for r in rows} & {(r.study, r.key) for r in ablations}
         if clash:
             raise ValueError(f"{d} measures {sorted(clash)[0]} again; pass one ablate folder per study")
-        if any(r["study"] == "alignment" for r in rows):  # the fine-tuning the alignment claim depends on
+        if any(r.study == "alignment" for r in rows):  # the fine-tuning the alignment claim depends on
             finetune = cfg.get("finetune_epochs")
         ablations += rows
         ablate_cfgs.append(cfg)
