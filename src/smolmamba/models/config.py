@@ -121,7 +121,7 @@ def check_types(cfg: ModelCfg) -> None:
     """Sizes are positive ints, flags bools, the init constants finite numbers."""
     for name in POSITIVE_INTS:
         if not _positive_int(getattr(cfg, name)):
-            raise ValueError(f"{name} must be >= 1 (an int), got {getattr(cfg, name)!r}")
+            raise ValueError(f"{name} must be >= 1, got {getattr(cfg, name)!r} (sizes are ints)")
     if cfg.dt_rank is not None and not _positive_int(cfg.dt_rank):
         raise ValueError(f"dt_rank must be an int >= 1 or None (ceil(embed_dim / 16)), got {cfg.dt_rank!r}")
     for name in FLAGS:
