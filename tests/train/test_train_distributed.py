@@ -59,7 +59,7 @@ def test_ddp_matches_single_process(tmp_path):
     assert all(torch.equal(ranks[0][k], ranks[1][k]) for k in ranks[0])
 
     single = main(load_config(None, tiny_overrides(tmp_path / "single", batch_size=16, accum_steps=2,
-                                                     **COMMON)))["model"].state_dict()
+                                                     **COMMON))).model.state_dict()
     params = [n for n, _ in create_model("smolmamba_tiny", **TINY_MODEL).named_parameters()]
     worst = max((ranks[0][n] - single[n]).abs().max().item() for n in params)
     # all-reduce averages (g0 + g1) / 2, accumulation sums g0 / 2 + g1 / 2: float32 rounding differs by
