@@ -2,7 +2,8 @@
 (when an operation count or an energy convention changes), keeping how each run was trained.
 
 Each run's best-validation weights (last/ without a validation split) are read from its checkpoint folder,
-measured on the same test batches, and the tables, claims and keep-ratio sweep are rewritten in place;
+measured on the same test batches, and the tables, claims, keep-ratio sweep and energy plots are rewritten
+in place;
 results.json records when and why (`remeasured`)."""
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ def run_folder(results: CompareResults, row: RunRow, folder: Path) -> Path:
 
 
 def remeasure(folder: Path, reason: str, log=print) -> CompareResults:
-    """Measure every run of the compare folder again; rewrite its tables; -> the new results."""
+    """Measure every run of the compare folder again; rewrite its tables, claims and energy plots."""
+    from smolmamba.experiments import plots
     from smolmamba.train import checkpoint as ckpt
 
     folder = Path(folder)
@@ -52,4 +54,7 @@ def remeasure(folder: Path, reason: str, log=print) -> CompareResults:
                               remeasured=f"{stamp}: {reason}")
     write_tables(folder, new)
     write_text_atomic(folder / "claims.md", claims_section(new) + "\n")
+    plots.accuracy_vs_energy(new.comparison, folder / "accuracy_vs_energy.png")
+    if sweep:
+        plots.keep_ratio_sweep(sweep, folder / "keep_ratio_sweep.png")
     return new
