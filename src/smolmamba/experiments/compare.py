@@ -20,7 +20,7 @@ from smolmamba.experiments.config import CompareConfig
 from smolmamba.experiments.measure import measure
 from smolmamba.experiments.protocol import tune_and_train_all
 from smolmamba.experiments.records import (PEERS, CompareResults, Comparison, LrSearchRow, RunRow, SummaryRow,
-                                           SweepPoint, summarise)
+                                           SweepPoint, config_from_json, summarise)
 from smolmamba.io import write_csv_atomic, write_json_atomic, write_text_atomic
 from smolmamba.models import rebuild
 
@@ -126,8 +126,6 @@ def claims_section(results: CompareResults) -> str:
 
 def resume_config(folder: Path) -> CompareConfig:
     """The CompareConfig a stopped compare folder was started with, set to resume it in place."""
-    from smolmamba.experiments.records import config_from_json
-
     folder = Path(folder)
     for name in (CONFIG_FILE, "results.json"):  # results.json: folders of versions without CONFIG_FILE
         path = folder / name

@@ -42,10 +42,6 @@ class Measurement:
     acs_paper: float | None = None
     energy_by_kind: dict | None = None  # {kind: {"macs", "acs", "energy_uj"}} of the strict report
 
-    def energy(self, convention: str) -> float:
-        """Energy per image in µJ under `convention` ("strict" or "paper")."""
-        return {"strict": self.energy_uj, "paper": self.energy_uj_paper}[convention]
-
     @classmethod
     def from_json(cls, data: dict) -> Measurement:
         fields = _pick(cls, data)
@@ -115,6 +111,7 @@ class SummaryRow:
     val_top1_mean: float | None
 
     def energy(self, convention: str) -> float:
+        """Mean energy per image in µJ under `convention` ("strict" or "paper")."""
         return {"strict": self.energy_uj, "paper": self.energy_uj_paper}[convention]
 
     @classmethod
