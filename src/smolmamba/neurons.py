@@ -22,6 +22,7 @@ from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 
 from smolmamba.ops import backend, lif_cpu, lif_torch
+from smolmamba.precision import autocast_dtype, float32_if_low
 from smolmamba.surrogates import SURROGATES, resolve_surrogate
 
 __all__ = ["KERNELS", "LIF", "SURROGATES", "heaviside_surrogate", "lif", "lif_kernel", "lif_ref"]
@@ -118,19 +119,23 @@ KERNELS = backend.OPS["lif"]
 
 def lif_kernel(x: Tensor, surrogate: str = "sigmoid", kernel: str = "auto") -> str:
     """Which kernel `lif(x, surrogate=..., kernel=...)` runs (ops/backend.py, op "lif"): 'triton' (fused,
-    CUDA; auto picks it when Triton compiles there), 'numba' (fused, CPU float32/64, eager) or 'torch'
-    (any device and dtype, traceable). An explicit kernel that cannot run is a ValueError saying why."""
-    return backend.resolve("lif", kernel, x, surrogate)
+    CUDA; auto picks it when Triton compiles there), 'numba' (fused, CPU, eager) or 'torch' (any device,
+    traceable). bf16/fp16 input is integrated in float32, so the kernel is chosen for float32 then.
+    An explicit kernel that cannot run is a ValueError saying why."""
+    return backend.resolve("lif", kernel, float32_if_low(x), surrogate)
 
 
 class _LIFFunction(torch.autograd.Function):
     """Forward without a graph; backward runs BPTT from the saved H alone (either kernel)."""
 
     @staticmethod
-    def forward(ctx, x, kernel, tau, v_threshold, v_reset, surrogate, alpha, soft_reset, detach_reset,
+    def forward(ctx, x, kernel, spike_dtype, tau, v_threshold, v_reset, surrogate, alpha, soft_reset, detach_reset,
                 decay_input):
-        impl = lif_cpu if kernel == "numba" else lif_torch
-        spikes, membrane = impl.lif_forward(x, tau, v_threshold, v_reset, soft_reset, decay_input)
+        if kernel == "numba":  # writes the spikes in spike_dtype itself
+            spikes, membrane = lif_cpu.lif_forward(x, tau, v_threshold, v_reset, soft_reset, decay_input, spike_dtype)
+        else:
+            spikes, membrane = lif_torch.lif_forward(x, tau, v_threshold, v_reset, soft_reset, decay_input)
+            spikes = spikes.to(spike_dtype)
         ctx.save_for_backward(membrane)
         ctx.set_materialize_grads(False)
         ctx.kernel = kernel
@@ -141,9 +146,11 @@ class _LIFFunction(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, grad_spikes, grad_membrane):
         (h,) = ctx.saved_tensors
-        none = (None,) * 9
+        none = (None,) * 10
         if grad_spikes is None and grad_membrane is None:
             return (None,) + none
+        if grad_spikes is not None:  # bf16/fp16 spikes: their gradient joins the float32 BPTT
+            grad_spikes = grad_spikes.to(h.dtype)
         tau, v_threshold, v_reset, surrogate, alpha, soft_reset, detach_reset, decay_input = ctx.args
         if ctx.kernel == "numba":
             grad = lif_cpu.lif_backward(h, grad_spikes, grad_membrane, tau, v_threshold, v_reset, surrogate,
@@ -166,22 +173,28 @@ def lif(
     decay_input: bool = True,
     return_membrane: bool = False,
     kernel: str = "auto",
+    autocast_spikes: bool = False,
 ) -> Tensor | tuple[Tensor, Tensor]:
     """Fast LIF, same math as `lif_ref`; saves only H. x [T, ...] -> spikes [T, ...] (, H [T, ...]).
     kernel: 'auto' (the fused kernel of the device where it runs, see lif_kernel), 'numba', 'triton'
-    or 'torch'."""
+    or 'torch'. bf16/fp16 x is integrated in float32 (H float32), its spikes come in x's dtype;
+    autocast_spikes: under torch.autocast, spikes come in autocast's dtype instead (exact: 0 and 1)."""
     _check_input(x)
     _check_params(tau, v_threshold, v_reset)
     _, alpha = resolve_surrogate(surrogate, alpha)
+    spike_dtype = (autocast_dtype(x.device.type) if autocast_spikes else None) or x.dtype
+    x = float32_if_low(x)
     which = lif_kernel(x, surrogate, kernel)
     if which == "triton":
         from smolmamba.ops.lif_triton import lif_triton
 
         spikes, membrane = lif_triton(x, tau, v_threshold, v_reset, surrogate, alpha, soft_reset, detach_reset,
                                       decay_input)
+        spikes = spikes.to(spike_dtype)
     else:
         spikes, membrane = _LIFFunction.apply(
-            x, which, tau, v_threshold, v_reset, surrogate, alpha, soft_reset, detach_reset, decay_input
+            x, which, spike_dtype, tau, v_threshold, v_reset, surrogate, alpha, soft_reset, detach_reset,
+            decay_input
         )
     return (spikes, membrane) if return_membrane else spikes
 
@@ -193,7 +206,10 @@ torch.fx.wrap("lif_ref")
 
 class LIF(nn.Module):
     """Multi-step LIF neuron; stateless, every forward starts at v_reset. impl 'fast' (lif, with
-    `kernel` as lif's) or 'reference' (lif_ref)."""
+    `kernel` and `autocast_spikes` as lif's) or 'reference' (lif_ref). autocast_spikes is a mixed-precision
+    lever (precision.Levers.spikes): a plain attribute."""
+
+    autocast_spikes = True
 
     def __init__(
         self,
@@ -221,7 +237,8 @@ class LIF(nn.Module):
 
     def forward(self, x: Tensor, return_membrane: bool = False) -> Tensor | tuple[Tensor, Tensor]:
         """x [T, ...] -> spikes [T, ...] (, pre-reset membrane H [T, ...])."""
-        fn, kernel = (lif, {"kernel": self.kernel}) if self.impl == "fast" else (lif_ref, {})
+        fn, kernel = ((lif, {"kernel": self.kernel, "autocast_spikes": self.autocast_spikes}) if self.impl == "fast"
+                      else (lif_ref, {}))
         return fn(  # looked up by name, so torch.fx's wrap of lif / lif_ref applies
             x,
             tau=self.tau,

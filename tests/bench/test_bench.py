@@ -9,7 +9,7 @@ import torch
 from smolmamba.bench.measure import cpu_peak_extra_mib, interleaved_times, summarise_times
 from smolmamba.bench.profile import COMPONENTS, component_breakdown
 from smolmamba.bench.report import BEGIN, END, evaluate_targets, render_markdown, update_doc
-from smolmamba.bench.cases import Case
+from smolmamba.bench.cases import VARIANTS, Case
 from smolmamba.bench.suite import BenchConfig, dense_ops_per_image, run_bench, run_worker
 from smolmamba.models import create_model
 from smolmamba.models.summary import example_input
@@ -145,14 +145,18 @@ def test_levers_table_one_model(tmp_path):
     levers = run_levers(("smixer_tiny",), cfg, {"smixer_tiny": dense_ops_per_image("smixer_tiny")}, run_worker,
                         lambda *_: None)
     rows = {r["variant"]: r for r in levers["rows"]}
-    assert set(rows) == {"default", "baseline", "numba_lif", "numba_scan", "fused_adamw"}
+    assert set(rows) == set(VARIANTS)
     assert all(r["ms"] > 0 and r["floor_ms"] > 0 and r["layer_floor_ms"] > 0 for r in rows.values())
     assert levers["layer_floors"]["smixer_tiny"]["calls"] > 0
     # the fused LIF replaces ~5 aten ops per step of every LIF call: fewer ops dispatched than the baseline
     assert rows["numba_lif"]["aten_ops_per_step"] < rows["baseline"]["aten_ops_per_step"]
     assert levers["sgemm_gflops"] > 0
+    floors = levers["bf16_floors"]["smixer_tiny"]
+    assert floors["layer_floor_ms"] > 0 and floors["lif"] > 0 and floors["norms"] > 0 and floors["optimizer"] > 0
+    assert floors["scan"] == 0  # SMixer has no scan
     text = "\n".join(levers_markdown(levers))
     assert "| smixer_tiny | baseline |" in text and "1.00x" in text and "time / layer floor" in text
+    assert "| smixer_tiny | bf16_convs_low |" in text and "The bf16 path's floor" in text
     with pytest.raises(ValueError, match="bench variant"):
         ops_per_step(Case("smixer_tiny", 2, "train", variant="turbo"))
 

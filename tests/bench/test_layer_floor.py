@@ -21,7 +21,7 @@ class TwoLayers(nn.Module):
 def test_every_linear_and_conv_call_is_recorded_with_its_input_shape():
     model = TwoLayers()
     calls = weight_layer_calls(model, torch.randn(6, 2, 5, 5))
-    assert [(type(m).__name__, tuple(s)) for m, s in calls] == [
+    assert [(type(m).__name__, tuple(s)) for m, s, _ in calls] == [
         ("Conv2d", (6, 2, 5, 5)), ("Linear", (6, 100)), ("Linear", (6, 100))]
     assert model.training and all(p.grad is None for p in model.parameters())  # no gradient left behind
 

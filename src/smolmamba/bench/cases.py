@@ -5,24 +5,44 @@ Shared by the timing and memory workers, the op count and the profile, so all se
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 
 import torch
 
 from smolmamba.bench.measure import inference_step, train_step
 from smolmamba.models import create_model
 from smolmamba.models.summary import example_input
+from smolmamba.precision import Levers, set_levers
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 MODES = ("inference", "train")
-# Speed levers, each alone against the baseline (plain-torch kernels, for-loop AdamW), and all together
-# (the default): model overrides and whether AdamW runs fused.
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A training-step speed lever setting: model overrides, fused AdamW, and the mixed-precision path (levers
+    under bf16 autocast; None: float32 without autocast)."""
+
+    overrides: dict = field(default_factory=dict)
+    fused_adamw: bool = True
+    levers: Levers | None = None
+
+
+_TORCH_KERNELS = {"lif_kernel": "torch", "scan_impl": "torch"}
+# Speed levers, each alone against the baseline (plain-torch kernels, for-loop AdamW) and against the float32
+# default (all of them); the bf16 path (precision.py) with each of its levers switched alone.
 VARIANTS = {
-    "default": ({}, True),
-    "baseline": ({"lif_kernel": "torch", "scan_impl": "torch"}, False),
-    "numba_lif": ({"scan_impl": "torch"}, False),
-    "numba_scan": ({"lif_kernel": "torch"}, False),
-    "fused_adamw": ({"lif_kernel": "torch", "scan_impl": "torch"}, True),
+    "default": Variant(),
+    "baseline": Variant(_TORCH_KERNELS, fused_adamw=False),
+    "numba_lif": Variant({"scan_impl": "torch"}, fused_adamw=False),
+    "numba_scan": Variant({"lif_kernel": "torch"}, fused_adamw=False),
+    "fused_adamw": Variant(_TORCH_KERNELS),
+    "bf16": Variant(levers=Levers()),
+    "bf16_projections_only": Variant(levers=Levers(spikes=False, norms_float32=True, convs="float32")),
+    "bf16_spikes_float32": Variant(levers=replace(Levers(), spikes=False)),
+    "bf16_norms_flipped": Variant(levers=replace(Levers(), norms_float32=not Levers().norms_float32)),
+    "bf16_convs_float32": Variant(levers=replace(Levers(), convs="float32")),
+    "bf16_convs_low": Variant(levers=replace(Levers(), convs="low")),
 }
 
 
@@ -32,7 +52,7 @@ class Case:
     batch: int
     mode: str = "inference"  # inference | train
     device: str = "cpu"
-    dtype: str = "float32"  # autocast dtype on CUDA; CPU runs float32
+    dtype: str = "float32"  # autocast dtype on CUDA; CPU runs float32 (the bf16 variants: bf16 autocast)
     seed: int = 0
     variant: str = "default"  # a key of VARIANTS
 
@@ -51,7 +71,10 @@ def build_inputs(case: Case):
     if case.variant not in VARIANTS:
         raise ValueError(f"bench variant must be one of {sorted(VARIANTS)}, got {case.variant!r}")
     torch.manual_seed(case.seed)
-    model = create_model(case.model, **VARIANTS[case.variant][0]).to(device)
+    variant = VARIANTS[case.variant]
+    model = create_model(case.model, **variant.overrides).to(device)
+    if variant.levers is not None:
+        set_levers(model, variant.levers)
     model.check_finite = False  # the input is generated here; don't time a NaN scan
     gen = torch.Generator().manual_seed(case.seed)
     x = example_input(model.cfg, case.batch, gen).to(device)
@@ -66,6 +89,8 @@ def build_step(case: Case):
     if case.dtype not in DTYPES:
         raise ValueError(f"bench dtype must be one of {sorted(DTYPES)}, got {case.dtype!r}")
     model, x, y = build_inputs(case)
+    variant = VARIANTS[case.variant]
+    dtype = torch.bfloat16 if variant.levers is not None else DTYPES[case.dtype]
     if case.mode == "inference":
-        return inference_step(model, x, DTYPES[case.dtype])
-    return train_step(model, x, y, DTYPES[case.dtype], fused=VARIANTS[case.variant][1])
+        return inference_step(model, x, dtype)
+    return train_step(model, x, y, dtype, fused=variant.fused_adamw)

@@ -5,7 +5,8 @@ timed alone at that shape, forward + backward (input and weight gradients), with
 and threads, and the medians are summed. Everything else the step does (LIF, norms, scan, pruning, loss,
 optimizer) counts as free, so no implementation that keeps these layers and their kernels can beat this
 time: baseline / floor is the most any speed-up of the rest can give. Unlike the sgemm floor
-(levers.py), it is measured at the model's own (small) matrix shapes.
+(levers.py), it is measured at the model's own (small) matrix shapes. For a bf16 variant (bench/cases.py) the
+forward runs under bf16 autocast and each call is timed there, at its input's dtype (bf16 spikes, say).
 """
 
 from __future__ import annotations
@@ -17,19 +18,22 @@ from collections import Counter
 import torch
 from torch import nn
 
-from smolmamba.bench.cases import Case, build_inputs
+from smolmamba.bench.cases import VARIANTS, Case, build_inputs
+from smolmamba.bench.measure import autocast_for
 
 WEIGHT_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d)
 
 
-def weight_layer_calls(model: nn.Module, x: torch.Tensor) -> list[tuple[nn.Module, torch.Size]]:
-    """(layer, input shape) of every Linear/Conv call in one train-mode forward of `model` on `x`, in order."""
+def weight_layer_calls(model: nn.Module, x: torch.Tensor,
+                       dtype: torch.dtype = torch.float32) -> list[tuple[nn.Module, torch.Size, torch.dtype]]:
+    """(layer, input shape, input dtype) of every Linear/Conv call in one train-mode forward of `model` on `x`
+    (under `dtype` autocast unless float32), in order."""
     calls = []
-    hooks = [m.register_forward_pre_hook(lambda mod, args: calls.append((mod, args[0].shape)))
+    hooks = [m.register_forward_pre_hook(lambda mod, args: calls.append((mod, args[0].shape, args[0].dtype)))
              for m in model.modules() if isinstance(m, WEIGHT_LAYERS)]
     try:
         model.train()
-        with torch.no_grad():
+        with torch.no_grad(), autocast_for(x.device, dtype):
             model(x)
     finally:
         for hook in hooks:
@@ -37,15 +41,20 @@ def weight_layer_calls(model: nn.Module, x: torch.Tensor) -> list[tuple[nn.Modul
     return calls
 
 
-def time_layer_call(layer: nn.Module, shape: torch.Size, rounds: int) -> float:
-    """Median seconds of layer forward + backward (input and weight gradients) on a random input of `shape`."""
+def time_layer_call(layer: nn.Module, shape: torch.Size, rounds: int, input_dtype: torch.dtype = torch.float32,
+                    dtype: torch.dtype = torch.float32) -> float:
+    """Median seconds of layer forward + backward (input and weight gradients) on a random input of `shape` and
+    `input_dtype`, under `dtype` autocast unless float32."""
     weight = next(layer.parameters())
-    inp = torch.randn(shape, device=weight.device, dtype=weight.dtype, requires_grad=True)
-    grad = torch.randn_like(layer(inp))
+    inp = torch.randn(shape, device=weight.device).to(input_dtype).requires_grad_()
+    with autocast_for(weight.device, dtype):
+        grad = torch.randn_like(layer(inp))
     seconds = []
     for _ in range(rounds + 1):  # the first call warms up
         start = time.perf_counter()
-        layer(inp).backward(grad)
+        with autocast_for(weight.device, dtype):
+            out = layer(inp)
+        out.backward(grad)
         seconds.append(time.perf_counter() - start)
     layer.zero_grad(set_to_none=True)
     return statistics.median(seconds[1:])
@@ -56,12 +65,13 @@ def layer_floor(case: Case, rounds: int = 5) -> dict:
     if case.device != "cpu":
         raise ValueError(f"the layer floor is timed on the CPU only, got device {case.device!r}")
     model, x, _ = build_inputs(case)
-    calls = weight_layer_calls(model, x)
-    shapes = Counter((type(layer).__name__, tuple(shape)) for layer, shape in calls)
-    seconds = {}  # one timing per distinct (layer, shape); calls repeat per block and time step
-    for layer, shape in calls:
-        if (id(layer), shape) not in seconds:
-            seconds[id(layer), shape] = time_layer_call(layer, shape, rounds)
-    total = sum(seconds[id(layer), shape] for layer, shape in calls)
+    dtype = torch.float32 if VARIANTS[case.variant].levers is None else torch.bfloat16
+    calls = weight_layer_calls(model, x, dtype)
+    shapes = Counter((type(layer).__name__, tuple(shape)) for layer, shape, _ in calls)
+    seconds = {}  # one timing per distinct (layer, shape, dtype); calls repeat per block and time step
+    for layer, shape, input_dtype in calls:
+        if (id(layer), shape, input_dtype) not in seconds:
+            seconds[id(layer), shape, input_dtype] = time_layer_call(layer, shape, rounds, input_dtype, dtype)
+    total = sum(seconds[id(layer), shape, input_dtype] for layer, shape, input_dtype in calls)
     return {"floor_ms": total * 1e3, "calls": len(calls),
             "shapes": [{"layer": kind, "input": list(shape), "calls": n} for (kind, shape), n in shapes.items()]}

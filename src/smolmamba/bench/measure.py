@@ -26,7 +26,7 @@ def synchronize(device: torch.device) -> None:
 
 
 def autocast_for(device: torch.device, dtype: torch.dtype):
-    """bf16/fp16 autocast on CUDA; float32 runs without a context."""
+    """bf16/fp16 autocast (CPU or CUDA); float32 runs without a context."""
     if dtype == torch.float32:
         return contextlib.nullcontext()
     return torch.autocast(device.type, dtype=dtype)
@@ -52,7 +52,7 @@ def train_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, dtype: torch.
     def step():
         optimizer.zero_grad(set_to_none=True)
         with autocast_for(x.device, dtype):
-            loss = F.cross_entropy(model(x), y)
+            loss = F.cross_entropy(model(x).float(), y)  # the loss in float32, as training computes it
         loss.backward()
         optimizer.step()
     return step

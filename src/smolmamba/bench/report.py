@@ -90,7 +90,8 @@ def evaluate_targets(results: dict) -> list[dict]:
 
 
 def lever_targets(levers: dict | None) -> list[dict]:
-    """Issue 14's target per tiny model: the default training step >= 5x faster than the baseline kernels."""
+    """Per tiny model: the default training step >= 5x faster than the baseline kernels (issue 14), and the bf16
+    path >= 2x faster than the float32 default (issue 29), each with the floor that bounds it."""
     out = []
     for model in dict.fromkeys(r["model"] for r in levers["rows"]) if levers else ():
         rows = {r["variant"]: r for r in levers["rows"] if r["model"] == model}
@@ -102,6 +103,16 @@ def lever_targets(levers: dict | None) -> list[dict]:
                 ">= 5x", speed >= 5.0,
                 f"{fast['ms']:.0f} vs {base['ms']:.0f} ms; the weight-layer floor ({base['layer_floor_ms']:.0f} ms) "
                 f"allows at most {base['ms'] / base['layer_floor_ms']:.1f}x"))
+        floors = levers.get("bf16_floors", {}).get(model)
+        if "default" in rows and "bf16" in rows and floors:
+            f32, bf16 = rows["default"], rows["bf16"]
+            speed = f32["ms"] / bf16["ms"]
+            floor = floors["layer_floor_ms"] + floors["scan"] + floors["lif"] + floors["norms"] + floors["optimizer"]
+            out.append(_target(
+                f"bf16_step_speedup_{model}", f"training step, bf16 path vs float32 default: {model}", speed,
+                ">= 2x", speed >= 2.0,
+                f"{bf16['ms']:.0f} vs {f32['ms']:.0f} ms; the bf16 layer floor plus what stays float32 ({floor:.0f} "
+                f"ms) allows at most {f32['ms'] / floor:.2f}x"))
     return out
 
 

@@ -142,7 +142,7 @@ def run_bench(cfg: BenchConfig, out_dir: Path, log=print) -> dict:
         from smolmamba.bench.levers import run_levers
 
         ops = {m: results["ops"].get(m) or dense_ops_per_image(m) for m in QUICK}
-        results["levers"] = run_levers(QUICK, cfg, ops, run_worker, log)
+        results["levers"] = run_levers(QUICK, cfg, ops, run_worker, log, cifar_models=CIFAR[:4])
     if cfg.profile and cfg.device == "cpu":  # CPU-side ranges: on a GPU they would time kernel launches
         prof_batch = headline_batch(cfg.quick)
         for m in suite_models(cfg.quick)[:2]:

@@ -13,6 +13,9 @@ import torch
 from torch import Tensor, nn
 
 from smolmamba.neurons import LIF
+from smolmamba.ops.conv_precision import conv2d
+
+torch.fx.wrap("conv2d")  # a leaf for torch.fx: the precision is chosen from autocast's state when it runs
 
 NUM_CONV_STAGES = 4
 
@@ -84,6 +87,19 @@ def check_finite(x: Tensor) -> None:
     )
 
 
+class Conv2d(nn.Conv2d):
+    """A bias-free, stride-1, same-padding nn.Conv2d whose precision under autocast is `conv_precision`
+    (ops/conv_precision.py; precision.Levers.convs), a plain attribute."""
+
+    conv_precision = "auto"
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3):
+        super().__init__(in_channels, out_channels, kernel_size, padding=kernel_size // 2, bias=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return conv2d(x, self.weight, self.conv_precision)
+
+
 class SpikingPatchEmbed(nn.Module):
     """Four conv-BN-LIF stages (channels D/8, D/4, D/2, D) with log2(p) 2x max-pools on the last
     stages, then a relative position embedding conv-BN-LIF added to the features.
@@ -117,12 +133,12 @@ class SpikingPatchEmbed(nn.Module):
         self.lifs = nn.ModuleList()
         self.pools = nn.ModuleList()
         for i in range(NUM_CONV_STAGES):
-            self.convs.append(nn.Conv2d(channels[i], channels[i + 1], 3, padding=1, bias=False))
+            self.convs.append(Conv2d(channels[i], channels[i + 1]))
             self.norms.append(nn.BatchNorm2d(channels[i + 1]))
             self.lifs.append(LIF(**lif_kwargs))
             pooled = i >= NUM_CONV_STAGES - num_pools
             self.pools.append(nn.MaxPool2d(3, stride=2, padding=1) if pooled else nn.Identity())
-        self.rpe_conv = nn.Conv2d(embed_dim, embed_dim, 3, padding=1, bias=False)
+        self.rpe_conv = Conv2d(embed_dim, embed_dim)
         self.rpe_norm = nn.BatchNorm2d(embed_dim)
         self.rpe_lif = LIF(**lif_kwargs)
 

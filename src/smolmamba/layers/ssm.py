@@ -20,6 +20,9 @@ from smolmamba.layers.counts import OpCount
 from smolmamba.layers.norms import ScaleNorm
 from smolmamba.neurons import LIF
 from smolmamba.ops import IMPLS, ScanParams, bidirectional_scan
+from smolmamba.precision import float32_if_low
+
+torch.fx.wrap("float32_if_low")  # a leaf for torch.fx: the dtype is known only when it runs
 
 
 def scan_ops(t: int, b: int, n: int, e: int, d_state: int, aligned: bool) -> int:
@@ -52,18 +55,14 @@ class ScanDirection(nn.Module):
         self.D._no_weight_decay = True
 
     def params(self, u_tokens: Tensor) -> ScanParams:
-        """u_tokens [T*B, L, E] (spikes) -> this direction's scan inputs in scan layout."""
+        """u_tokens [T*B, L, E] (spikes) -> this direction's scan inputs in scan layout; bf16/fp16 ones (autocast's
+        projections) in float32, so the scan's state, A, D and dt bias never drop below float32."""
         dt, b, c = self.x_proj(u_tokens).split([self.dt_rank, self.d_state, self.d_state], dim=-1)
         delta = self.dt_proj(dt).transpose(1, 2)  # (TB, E, L), pre-bias
-        return ScanParams(
-            u=u_tokens.transpose(1, 2),  # (TB, E, L)
-            delta=delta,
-            A=-torch.exp(self.A_log.float()).to(u_tokens.dtype),
-            B=b.transpose(1, 2),  # (TB, N, L)
-            C=c.transpose(1, 2),
-            D=self.D.to(u_tokens.dtype),
-            delta_bias=self.dt_bias.to(u_tokens.dtype),
-        )
+        u, b, c = u_tokens.transpose(1, 2), b.transpose(1, 2), c.transpose(1, 2)  # u (TB, E, L); b, c (TB, N, L)
+        u, delta, b, c = (float32_if_low(t) for t in (u, delta, b, c))
+        return ScanParams(u=u, delta=delta, A=-torch.exp(self.A_log.to(u.dtype)), B=b, C=c, D=self.D.to(u.dtype),
+                          delta_bias=self.dt_bias.to(u.dtype))
 
 
 @dataclass(frozen=True)

@@ -58,8 +58,8 @@ def numba_reason(op: str, device: torch.device, dtype: torch.dtype, surrogate: s
     """Why the numba kernel of `op` cannot run here (None: it can)."""
     if compiling:
         return "torch.compile/torch.export is tracing (it traces the torch kernel)"
-    if op == "scan" and dtype in _LOWP:
-        dtype = torch.float32  # the scan casts half precision to float32 around its core
+    if dtype in _LOWP:
+        dtype = torch.float32  # both ops compute half precision in float32
     reason = numba_runtime.unavailable_reason(device, dtype)
     if reason is None and op == "lif" and surrogate not in lif_cpu.SURROGATE_CODES:
         reason = f"surrogate {surrogate!r} has no kernel"

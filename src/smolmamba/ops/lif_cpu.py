@@ -28,7 +28,8 @@ if numba is not None:
     from smolmamba.ops.numba_runtime import exp_f32, inline as _inline, jit as _jit
 
     @_jit
-    def _forward(x, spikes, membrane, tau, v_th, v_reset, one, zero, soft_reset, decay_input):
+    def _forward(x, spikes, membrane, tau, v_th, v_reset, one, zero, spike_one, spike_zero, soft_reset,
+                 decay_input):
         steps, m = x.shape
         for blk in numba.prange((m + BLOCK - 1) // BLOCK):
             lo = blk * BLOCK
@@ -42,9 +43,10 @@ if numba is not None:
                         h = vj + (xt[j] - (vj - v_reset)) / tau
                     else:  # H = V - (V - V_reset) / tau + X
                         h = vj - (vj - v_reset) / tau + xt[j]
-                    s = one if h >= v_th else zero
+                    fired = h >= v_th
+                    s = one if fired else zero
                     ht[j] = h
-                    st[j] = s
+                    st[j] = spike_one if fired else spike_zero
                     v[j] = h - s * v_th if soft_reset else h * (one - s) + v_reset * s
 
     @_inline
@@ -115,15 +117,27 @@ def _rows(t: torch.Tensor) -> np.ndarray:
     return t.view(t.shape[0], -1).numpy()
 
 
+def _spike_buffer(x: torch.Tensor, dtype: torch.dtype) -> tuple[torch.Tensor, np.ndarray, object, object]:
+    """-> (spikes tensor of x's shape in `dtype`, its [T, M] numpy view, a spike and a silence in that view).
+    bf16/fp16 (no numpy dtype) are written through their 16-bit patterns: 1.0 is 0x3F80 / 0x3C00."""
+    spikes = torch.empty(x.shape, dtype=dtype)
+    if dtype in (torch.bfloat16, torch.float16):
+        bits = spikes.view(torch.int16)
+        return spikes, _rows(bits), np.int16(torch.ones(1, dtype=dtype).view(torch.int16).item()), np.int16(0)
+    return spikes, _rows(spikes), _scalar(dtype)(1), _scalar(dtype)(0)
+
+
 def lif_forward(x: torch.Tensor, tau: float, v_threshold: float, v_reset: float, soft_reset: bool,
-                decay_input: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """x [T, ...] -> (spikes, H), both like x (contiguous)."""
+                decay_input: bool, spike_dtype: torch.dtype | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """x [T, ...] float32/64 -> (spikes in spike_dtype (None: x's; bf16 and fp16 written directly), H like x),
+    both contiguous."""
     x = x.contiguous()
-    spikes, membrane = torch.empty_like(x), torch.empty_like(x)
+    spikes, spike_rows, spike_one, spike_zero = _spike_buffer(x, spike_dtype or x.dtype)
+    membrane = torch.empty_like(x)
     cast = _scalar(x.dtype)
     set_threads()
-    _forward(_rows(x), _rows(spikes), _rows(membrane), cast(tau), cast(v_threshold), cast(v_reset), cast(1),
-             cast(0), bool(soft_reset), bool(decay_input))
+    _forward(_rows(x), spike_rows, _rows(membrane), cast(tau), cast(v_threshold), cast(v_reset), cast(1),
+             cast(0), spike_one, spike_zero, bool(soft_reset), bool(decay_input))
     return spikes, membrane
 
 

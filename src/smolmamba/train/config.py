@@ -15,9 +15,9 @@ from pathlib import Path
 import yaml
 
 from smolmamba.io import write_text_atomic
+from smolmamba.precision import AMP_MODES
 
 REQUIRED = "???"  # placeholder: this option must be given as key=value
-AMP_MODES = ("none", "bf16", "fp16")
 DEVICES = ("auto", "cpu", "cuda")
 ON_NONFINITE = ("stop", "skip")  # what a NaN/inf loss does, see train/guards.py
 
@@ -52,7 +52,7 @@ class TrainConfig:
     mixup: float = 0.0  # Mixup alpha; 0 = off
     cutmix: float = 0.0  # CutMix alpha; 0 = off
     clip_grad: float | None = None  # max global grad norm; None = off
-    amp: str = "none"  # none | bf16 (CPU or CUDA) | fp16 (CUDA, with a GradScaler)
+    amp: str = "none"  # none | bf16 (CPU or CUDA) | fp16 (CUDA, with a GradScaler) | auto (precision.resolve_amp)
     ema: bool = False  # keep an exponential moving average of the weights (timm ModelEmaV3)
     ema_decay: float = 0.999
     max_steps: int | None = None  # stop after this many optimizer steps (the schedule ends there too)

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
+from smolmamba.precision import resolve_amp
 from smolmamba.train.config import TrainConfig
 from smolmamba.train.guards import NonFiniteGuard
 from smolmamba.train.distributed import DistInfo, all_reduce_sum, unwrap
@@ -19,6 +20,8 @@ from smolmamba.train.state import RunState
 
 
 def autocast(device: torch.device, amp: str):
+    """The autocast context of `amp` (precision.resolve_amp: auto is bf16 where it pays) on `device`."""
+    amp = resolve_amp(amp, device)
     if amp == "none":
         return contextlib.nullcontext()
     return torch.autocast(device.type, dtype=torch.bfloat16 if amp == "bf16" else torch.float16)

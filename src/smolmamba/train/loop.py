@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from smolmamba.precision import resolve_amp
 from smolmamba.train import checkpoint as ckpt
 from smolmamba.train.config import TrainConfig, save_config
 from smolmamba.train.distributed import DistInfo, broadcast_buffers, cleanup, init_distributed, unwrap, wrap_model
@@ -91,7 +92,8 @@ def run(cfg: TrainConfig, info: DistInfo, stop: StopOnSignal | None = None) -> T
         save_config(cfg, run_dir / "config.yaml")
     logger = MetricsLogger(run_dir, state.epoch if start_from else None, cfg.tensorboard) if info.is_main else None
     log(f"{cfg.model} on {cfg.dataset}: {len(train_set)} train / {len(eval_set)} {split} samples, "
-        f"global batch {sched.global_batch} ({info.world_size} process(es) on {info.device}), "
+        f"global batch {sched.global_batch} ({info.world_size} process(es) on {info.device}, amp "
+        f"{resolve_amp(cfg.amp, info.device)}), "
         f"{sched.steps_per_epoch} steps/epoch, {sched.total} steps", info.is_main)
     saves = Saves(run_dir, trainee, state, cfg, info, stop or StopOnSignal(), logger, sched.steps_per_epoch)
     guard = NonFiniteGuard(cfg.on_nonfinite, cfg.max_nonfinite_skips, run_dir, info)

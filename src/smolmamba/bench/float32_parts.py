@@ -1,0 +1,34 @@
+"""What a bf16 training step still spends in float32: the floor under any faster matrix work.
+
+One training step of a bf16 variant (bench/cases.py) runs under torch.profiler; the self time of the operators
+that stay float32 by design (precision.py) is summed per part: the selective scan (forward and backward), the
+LIF neurons (membranes), BatchNorm, the optimizer step, and the dtype casts the path adds. With the bf16
+weight-layer floor (layer_floor.py) they bound the step from below: float32 default / (layer floor + these parts)
+is the most the bf16 path can give without making those parts faster.
+"""
+
+from __future__ import annotations
+
+from torch.profiler import ProfilerActivity, profile
+
+from smolmamba.bench.cases import Case, build_step
+
+PARTS = {  # part -> profiler names (autograd Functions and aten operators) whose self time it sums
+    "scan": ("_NumbaScan", "_NumbaScanBackward", "_BlockedScan", "_BlockedScanBackward"),
+    "lif": ("_LIFFunction", "_LIFFunctionBackward"),
+    "norms": ("aten::native_batch_norm", "aten::native_batch_norm_backward", "aten::_batch_norm_with_update",
+              "aten::batch_norm_backward"),
+    "optimizer": ("aten::_fused_adamw_",),
+    "casts": ("aten::copy_", "aten::_to_copy"),
+}
+
+
+def float32_parts(case: Case) -> dict:
+    """-> {part: ms} for one profiled training step of `case` (after two warm-up steps), and "total_ms"."""
+    step = build_step(case)
+    step(), step()
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        step()
+    self_ms = {e.key: e.self_cpu_time_total / 1e3 for e in prof.key_averages()}
+    parts = {part: sum(self_ms.get(name, 0.0) for name in names) for part, names in PARTS.items()}
+    return {**parts, "total_ms": sum(self_ms.values())}
