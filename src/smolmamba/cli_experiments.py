@@ -1,4 +1,4 @@
-"""Arguments and handlers of the experiment commands: compare, ablate, report and bench."""
+"""Arguments and handlers of the experiment commands: compare, ablate, report, paired, remeasure and bench."""
 
 from __future__ import annotations
 
@@ -52,6 +52,18 @@ def _cmd_report(args: argparse.Namespace) -> int:
     print(f"wrote {write_results_page(args.compare_dirs, args.ablations, args.out, reference, args.note)}")
     if reference:
         print(f"wrote {reference}")
+    return 0
+
+
+def _cmd_paired(args: argparse.Namespace) -> int:
+    from smolmamba.experiments.paired import paired_markdown
+
+    text = paired_markdown(Path(args.base), Path(args.other), args.margin)
+    if args.out:
+        from smolmamba.io import write_text_atomic
+
+        write_text_atomic(Path(args.out), text)
+    print(text, end="")
     return 0
 
 
@@ -173,6 +185,14 @@ def add_experiment_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("folder", help="a folder written by `smolmamba compare`, with its runs/")
     p.add_argument("--reason", required=True, help="recorded in results.json, e.g. 'scan count 5N+3 -> 5N+4'")
     p.set_defaults(func=_cmd_remeasure)
+
+    p = sub.add_parser("paired", help="two compare folders of one protocol set against each other seed by seed "
+                                      "(e.g. bf16 against float32 training)")
+    p.add_argument("base", help="the compare folder to subtract (e.g. the float32 run)")
+    p.add_argument("other", help="the compare folder set against it (e.g. `compare --lr-from BASE --amp bf16`)")
+    p.add_argument("--margin", type=float, default=0.5, help="points OTHER may be worse by (default 0.5)")
+    p.add_argument("--out", default=None, help="also write the table to this Markdown file")
+    p.set_defaults(func=_cmd_paired)
 
     p = sub.add_parser("report", help="regenerate docs/RESULTS.md from compare folders (and ablate folders)")
     p.add_argument("compare_dirs", nargs="+", metavar="COMPARE_DIR",

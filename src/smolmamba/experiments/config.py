@@ -45,6 +45,8 @@ class CompareConfig:
     train_subset: int | None = option(None, "use the first n training samples")
     test_subset: int | None = option(None, "measure on the first n test samples")
     output: str = option("results", "results/<timestamp>/ is created inside")
+    amp: str = option("none", "mixed precision of every training run: none | bf16 | auto (bf16 where the CPU "
+                              "multiplies bf16 natively; precision.py)", choices=("none", "bf16", "auto"))
     workers: int = option(1, "training processes of one thread each; 1 = in this process (2 on a 2-core "
                              "machine took 644 s against 504 s)")
     sweep: bool = option(True, "the keep-ratio sweep of SmolMamba")

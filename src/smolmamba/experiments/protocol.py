@@ -107,7 +107,7 @@ def train_one(role: str, dataset: str, seed: int, cfg: CompareConfig, run_dir: P
                             data_root=cfg.data_roots.get(dataset), epochs=epochs, batch_size=cfg.batch_size,
                             lr=lr, seed=seed, output=str(run_dir), augment=cfg.augment,
                             eval_every=1 if validated else epochs, tensorboard=False,
-                            train_subset=cfg.train_subset, val_fraction=cfg.val_fraction,
+                            train_subset=cfg.train_subset, val_fraction=cfg.val_fraction, amp=cfg.amp,
                             patience=(cfg.patience or None) if validated else None,
                             patience_from=cfg.patience_from, warmup_epochs=min(0.5, epochs / 4),
                             init_from=None if init_from is None else str(init_from),

@@ -231,9 +231,9 @@ class SweepPoint:
 
 def config_from_json(data: dict) -> CompareConfig:
     """The CompareConfig recorded in a results file. A key an older version did not record takes the value
-    that version ran with (patience counted from the start, augmentation on, no validation split), and a
+    that version ran with (patience counted from the start, augmentation on, no validation split, float32), and a
     key this version no longer has is dropped."""
-    older = {"protocol": "not recorded", "patience_from": 0.0, "augment": True, "val_fraction": 0.0,
+    older = {"protocol": "not recorded", "patience_from": 0.0, "augment": True, "val_fraction": 0.0, "amp": "none",
              "lrs": (data["lr"],) if "lr" in data else CompareConfig.lrs}
     fields = {**older, **_pick(CompareConfig, data), "resume": False}  # a resumed run's results describe the run
     tuples = {f.name for f in dataclasses.fields(CompareConfig) if str(f.type).startswith("tuple")}

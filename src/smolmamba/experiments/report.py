@@ -50,7 +50,8 @@ def setting_text(results: CompareResults) -> str:
     stopped = "" if results.complete else (
         "; **the run was stopped before it finished**" + (f" ({', '.join(missing)} not run)" if missing else ""))
     return (f"Setting: protocol `{cfg.protocol}` on {', '.join(measured)}; {cfg.seeds} "
-            f"seed(s), batch {cfg.batch_size}, augmentation {'on' if cfg.augment else 'off'}; "
+            f"seed(s), batch {cfg.batch_size}, augmentation {'on' if cfg.augment else 'off'}, "
+            f"{'float32 training' if cfg.amp == 'none' else f'mixed precision amp={cfg.amp} (precision.py)'}; "
             f"{rule}. Test images per data set: {', '.join(map(str, tests)) or 'not recorded'}; models of "
             f"{min(params) / 1e6:.2f}-{max(params) / 1e6:.2f}M parameters. Whole run {results.elapsed_s:.0f} s on "
             f"this machine (torch {results.torch})"
