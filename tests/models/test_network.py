@@ -5,6 +5,7 @@ import torch.nn.functional as F
 from smolmamba.layers.block import Block
 from smolmamba.layers.carry import BlockCarry
 from smolmamba.layers.norms import ScaleNorm
+from smolmamba.layers.mixer_cfg import SSMCfg
 from smolmamba.layers.pruning import TokenPruner, gather_tokens
 from smolmamba.layers.ssm import SpikingSSM
 from smolmamba.models import ModelCfg, SpikingVisionNet, count_parameters, create_model, list_models
@@ -74,7 +75,7 @@ def test_pruning_modes():
 
 
 def make_block(align, keep=0.5, n=24, dim=16, pruner="sst_tp"):
-    mixer = SpikingSSM(dim, expand=2, d_state=4, dt_rank=None, lif_kwargs=LIF_KW, scan_impl="reference")
+    mixer = SpikingSSM(dim, SSMCfg(expand=2, d_state=4, scan_impl="reference"), LIF_KW)
     block = Block(dim, mixer, 2 * dim, LIF_KW, pruner=TokenPruner(pruner, keep, n), align=align)
     for m in block.modules():  # non-trivial eval statistics
         if isinstance(m, torch.nn.BatchNorm1d):

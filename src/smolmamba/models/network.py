@@ -17,10 +17,11 @@ from smolmamba.layers.attention import SpikingSelfAttention
 from smolmamba.layers.block import Block
 from smolmamba.layers.carry import BlockCarry, InputPruning, PruningTrace
 from smolmamba.layers.dstsp import DSTSP, FusingTokenPruner, with_fused_position
+from smolmamba.layers.mixer_cfg import SSMCfg
 from smolmamba.layers.patch_embed import SpikingPatchEmbed, check_finite, check_input, tracing
 from smolmamba.layers.pruning import TokenPruner
 from smolmamba.layers.smixer import SpikingTokenMixer
-from smolmamba.layers.ssm import SpikingSSM, SSMVariant
+from smolmamba.layers.ssm import SpikingSSM
 from smolmamba.models import intermediates, pretrained
 from smolmamba.models.config import ModelCfg
 from smolmamba.models.grad_checkpoint import checkpoint_block
@@ -35,10 +36,10 @@ def stage_starts(depth: int, num_stages: int, first: int = 0) -> list[int]:
 def build_mixer(cfg: ModelCfg) -> nn.Module:
     """The token mixer named by cfg.mixer."""
     if cfg.mixer == "ssm":
-        variant = SSMVariant(u_norm=cfg.u_norm, u_spikes=cfg.u_spikes, z_gate=cfg.z_gate, y_spikes=cfg.y_spikes,
-                             dt_max=cfg.dt_max, gate_bias=cfg.gate_bias, scan_out_bias=cfg.scan_out_bias,
-                             u_gain=cfg.u_gain)
-        return SpikingSSM(cfg.embed_dim, cfg.expand, cfg.d_state, cfg.dt_rank, cfg.lif_kwargs, cfg.scan_impl, variant)
+        ssm = SSMCfg(expand=cfg.expand, d_state=cfg.d_state, dt_rank=cfg.dt_rank, scan_impl=cfg.scan_impl,
+                     u_norm=cfg.u_norm, u_spikes=cfg.u_spikes, z_gate=cfg.z_gate, y_spikes=cfg.y_spikes,
+                     dt_max=cfg.dt_max, gate_bias=cfg.gate_bias, scan_out_bias=cfg.scan_out_bias, u_gain=cfg.u_gain)
+        return SpikingSSM(cfg.embed_dim, ssm, cfg.lif_kwargs)
     if cfg.mixer == "ssa":
         return SpikingSelfAttention(cfg.embed_dim, cfg.num_heads, cfg.lif_kwargs, cfg.attn_scale)
     if cfg.mixer == "smixer":  # one extra W_M row/column for a fused token
