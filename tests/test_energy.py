@@ -99,7 +99,7 @@ def test_scan_count_matches_hand_formula():
 def small(**kw):
     base = dict(embed_dim=32, depth=1, d_state=4, img_size=16, patch_size=2, in_chans=1, num_classes=5,
                 keep_ratios=(0.5,))
-    return SpikingVisionNet(ModelCfg(**{**base, **kw})).eval()
+    return SpikingVisionNet(ModelCfg.from_flat(**{**base, **kw})).eval()
 
 
 def test_pruning_halves_scan_and_mlp_counts():

@@ -58,8 +58,8 @@ def test_shipped_configs(path):
     m = model_cfg(cfg.model, **cfg.model_overrides)
     spec = DATASETS[cfg.dataset]
     # a folder dataset (imagenet) reads classes and channels from the data: the config matrix checks those
-    assert spec.num_classes in (None, m.num_classes) and spec.in_chans in (None, m.in_chans)
-    assert (spec.kind == "events") == m.events
+    assert spec.num_classes in (None, m.num_classes) and spec.in_chans in (None, m.input.in_chans)
+    assert (spec.kind == "events") == m.input.events
 
 
 def test_defaults_are_the_digits_config():

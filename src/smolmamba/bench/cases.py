@@ -10,13 +10,14 @@ from dataclasses import asdict, dataclass
 import torch
 
 from smolmamba.bench.measure import inference_step, train_step
-from smolmamba.models import create_model
+from smolmamba.models import create_model, model_cfg
 from smolmamba.models.summary import example_input
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 MODES = ("inference", "train")
 # Speed levers, each alone against the baseline (plain-torch kernels, for-loop AdamW), and all together
-# (the default): model overrides and whether AdamW runs fused.
+# (the default): model overrides and whether AdamW runs fused. A model takes the overrides that apply to
+# it (scan_impl only where the mixer is the SSM).
 VARIANTS = {
     "default": ({}, True),
     "baseline": ({"lif_kernel": "torch", "scan_impl": "torch"}, False),
@@ -45,13 +46,19 @@ class Case:
         return asdict(self)
 
 
+def variant_overrides(case: Case) -> dict:
+    """The model overrides of case.variant that apply to case.model (its options, ModelCfg.fields)."""
+    applies = model_cfg(case.model).fields()
+    return {k: v for k, v in VARIANTS[case.variant][0].items() if k in applies}
+
+
 def build_inputs(case: Case):
     """-> (model, x, y): a seeded model on case.device, a seeded random input of its kind and labels."""
     device = torch.device(case.device)
     if case.variant not in VARIANTS:
         raise ValueError(f"bench variant must be one of {sorted(VARIANTS)}, got {case.variant!r}")
     torch.manual_seed(case.seed)
-    model = create_model(case.model, **VARIANTS[case.variant][0]).to(device)
+    model = create_model(case.model, **variant_overrides(case)).to(device)
     model.check_finite = False  # the input is generated here; don't time a NaN scan
     gen = torch.Generator().manual_seed(case.seed)
     x = example_input(model.cfg, case.batch, gen).to(device)
