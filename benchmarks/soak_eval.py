@@ -35,8 +35,9 @@ def soak(mode: str, batches: int, batch_size: int = 2, warmup: int = 200, model_
         raise ValueError(f"mode={mode!r}; expected 'plain' or 'energy'")
     torch.manual_seed(seed)
     model = create_model(model_name, **overrides).eval()
-    c, s = model.cfg.in_chans, model.cfg.img_size
-    shape = (batch_size, model.cfg.time_steps, 2, s, s) if model.cfg.events else (batch_size, c, s, s)
+    inp = model.cfg.input
+    c, s = inp.in_chans, inp.img_size
+    shape = (batch_size, inp.time_steps, 2, s, s) if inp.events else (batch_size, c, s, s)
     meter = EnergyMeter(model) if mode == "energy" else None
     trace = []
     start = time.perf_counter()

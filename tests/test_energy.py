@@ -3,6 +3,7 @@ import torch
 from torch import nn
 
 from smolmamba.energy import E_AC_PJ, E_MAC_PJ, EnergyMeter
+from smolmamba.layers.mixer_cfg import SSMCfg
 from smolmamba.layers.ssm import SpikingSSM
 from smolmamba.models import ModelCfg, SpikingVisionNet
 from smolmamba.models.summary import example_input
@@ -72,7 +73,7 @@ def test_conv_on_spikes_and_neuron_rows():
 def test_scan_count_matches_hand_formula():
     torch.manual_seed(0)
     t, b, n, d, e, s = 2, 1, 7, 8, 16, 4
-    ssm = SpikingSSM(d, expand=2, d_state=s, dt_rank=2, lif_kwargs=LIF_KW, scan_impl="reference")  # train-mode norms: u spikes
+    ssm = SpikingSSM(d, SSMCfg(expand=2, d_state=s, dt_rank=2, scan_impl="reference"), LIF_KW)  # train-mode norms: u spikes
 
     class Root(nn.Module):
         def __init__(self):
@@ -98,7 +99,7 @@ def test_scan_count_matches_hand_formula():
 def small(**kw):
     base = dict(embed_dim=32, depth=1, d_state=4, img_size=16, patch_size=2, in_chans=1, num_classes=5,
                 keep_ratios=(0.5,))
-    return SpikingVisionNet(ModelCfg(**{**base, **kw})).eval()
+    return SpikingVisionNet(ModelCfg.from_flat(**{**base, **kw})).eval()
 
 
 def test_pruning_halves_scan_and_mlp_counts():
@@ -243,7 +244,7 @@ def test_keyword_calls_count_as_positional_calls():
     from smolmamba.layers.pruning import TokenPruner
 
     torch.manual_seed(0)
-    ssm = SpikingSSM(8, expand=2, d_state=4, dt_rank=2, lif_kwargs=LIF_KW, scan_impl="reference")
+    ssm = SpikingSSM(8, SSMCfg(expand=2, d_state=4, dt_rank=2, scan_impl="reference"), LIF_KW)
     pruner, dstsp = TokenPruner("sst_tp", 0.5, 6), DSTSP(0.5, 0.5, fuse=False, lif_kwargs=LIF_KW)
 
     class Root(nn.Module):

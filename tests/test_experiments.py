@@ -102,6 +102,7 @@ def test_measurement_batches_match_training_preprocessing(name):
 
     cfg = model_cfg(name)
     x, y = next(model_batches(cfg, batches=1, batch_size=4))
-    ds, _ = build_dataset(embedded_dataset_name(cfg), split="test", T=cfg.time_steps if cfg.events else None,
-                          img_size=cfg.img_size)
+    inp = cfg.input
+    ds, _ = build_dataset(embedded_dataset_name(cfg), split="test", T=inp.time_steps if inp.events else None,
+                          img_size=inp.img_size)
     assert torch.equal(x[0], ds[0][0].float()) and int(y[0]) == int(ds[0][1])

@@ -12,6 +12,7 @@ from smolmamba.layers.block import Block
 from smolmamba.layers.carry import BlockCarry
 from smolmamba.layers.counts import SpikeStats
 from smolmamba.layers.dstsp import DSTSP
+from smolmamba.layers.mixer_cfg import SSMCfg
 from smolmamba.layers.norms import ScaleNorm
 from smolmamba.layers.pruning import TokenPruner, sort_comparisons
 from smolmamba.layers.smixer import SpikingTokenMixer
@@ -36,7 +37,7 @@ def test_scan_ops_by_hand():
 
 
 def test_ssm_counts_its_scan_and_gate():
-    ssm = SpikingSSM(4, expand=1, d_state=1, dt_rank=1, lif_kwargs=LIF_KW, scan_impl="reference")
+    ssm = SpikingSSM(4, SSMCfg(expand=1, d_state=1, dt_rank=1, scan_impl="reference"), LIF_KW)
     s = torch.zeros(1, 1, 2, 4)  # T=1, B=1, n=2 tokens, D=E=4
     scan, gate = ssm.op_counts({"s": s, "positions": None, "align": True}, None, no_spikes)
     assert (scan.suffix, scan.kind, scan.dense, scan.spike_driven) == (".scan", "scan", 4 * 38, False)

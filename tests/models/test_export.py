@@ -44,7 +44,7 @@ def test_torch_export_matches_eager(exported, name, tmp_path):
             expected = model(x)
         torch.testing.assert_close(loaded(x), expected, rtol=0, atol=1e-6)
     if name == "smolmamba_tiny":  # the pruned graph really prunes: fewer tokens than patches
-        assert model.forward_features(x).shape[2] < model.cfg.num_tokens
+        assert model.forward_features(x).shape[2] < model.cfg.input.num_tokens
 
 
 @pytest.mark.slow

@@ -32,7 +32,7 @@ def test_checkpointed_step_is_identical(name):
     checkpointed = create_model(name, **SMALL, **CASES[name]).train()
     checkpointed.load_state_dict(plain.state_dict())
     checkpointed.set_grad_checkpointing()
-    x = example_input(plain.cfg, 4) * (1.0 if plain.cfg.events else 3.0)
+    x = example_input(plain.cfg, 4) * (1.0 if plain.cfg.input.events else 3.0)
     y = torch.tensor([0, 1, 2, 3])
     grads, state = step(plain, x, y)
     grads_ckpt, state_ckpt = step(checkpointed, x, y)

@@ -5,6 +5,7 @@ import torch.nn.functional as F
 from smolmamba.layers.block import Block
 from smolmamba.layers.carry import BlockCarry
 from smolmamba.layers.norms import ScaleNorm
+from smolmamba.layers.mixer_cfg import SSMCfg
 from smolmamba.layers.pruning import TokenPruner, gather_tokens
 from smolmamba.layers.ssm import SpikingSSM
 from smolmamba.models import ModelCfg, SpikingVisionNet, count_parameters, create_model, list_models
@@ -16,7 +17,7 @@ SMALL = dict(embed_dim=32, depth=4, d_state=4, img_size=16, patch_size=2, in_cha
 
 
 def small_model(**overrides):
-    return SpikingVisionNet(ModelCfg(**{**SMALL, **overrides}))
+    return SpikingVisionNet(ModelCfg.from_flat(**{**SMALL, **overrides}))
 
 
 def test_every_registered_model_builds_and_runs_on_its_own_input():
@@ -26,7 +27,7 @@ def test_every_registered_model_builds_and_runs_on_its_own_input():
     for name in names:
         model = create_model(name).eval()
         cfg = model.cfg
-        if cfg.img_size > 32:  # keep CI fast: the big ones are checked at a smaller input size
+        if cfg.input.img_size > 32:  # keep CI fast: the big ones are checked at a smaller input size
             model = create_model(name, img_size=32).eval()
             cfg = model.cfg
         x = example_input(cfg, 1)
@@ -50,7 +51,7 @@ def test_forward_backward_reaches_every_parameter(events):
 
 def test_tokens_per_stage_follow_keep_ratios_of_original():
     model = small_model(keep_ratios=(0.8, 0.6, 0.5, 0.4)).eval()
-    n = model.cfg.num_tokens  # 64
+    n = model.cfg.input.num_tokens  # 64
     assert tokens_per_stage(model, example_input(model.cfg, 2)) == [n, 51, 38, 32, 26]
     dense = small_model(pruner=None).eval()
     assert tokens_per_stage(dense, example_input(dense.cfg, 2)) == [n]
@@ -63,7 +64,7 @@ def test_stage_starts_split_blocks_evenly():
 
 
 def test_pruning_modes():
-    x = example_input(ModelCfg(**SMALL), 2)
+    x = example_input(ModelCfg.from_flat(**SMALL), 2)
     zero_shot = small_model(pruning_mode="zero_shot")
     _, trace = zero_shot.train().forward_features_with_info(x)
     assert trace.positions == ()
@@ -74,7 +75,7 @@ def test_pruning_modes():
 
 
 def make_block(align, keep=0.5, n=24, dim=16, pruner="sst_tp"):
-    mixer = SpikingSSM(dim, expand=2, d_state=4, dt_rank=None, lif_kwargs=LIF_KW, scan_impl="reference")
+    mixer = SpikingSSM(dim, SSMCfg(expand=2, d_state=4, scan_impl="reference"), LIF_KW)
     block = Block(dim, mixer, 2 * dim, LIF_KW, pruner=TokenPruner(pruner, keep, n), align=align)
     for m in block.modules():  # non-trivial eval statistics
         if isinstance(m, torch.nn.BatchNorm1d):

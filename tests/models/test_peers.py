@@ -18,8 +18,7 @@ PAPER_PARAMS = {"spikformer_4_384": 9.32e6, "spikformer_8_512": 29.68e6, "spikfo
 TINY_TWINS = {"spikformer_tiny": "smolmamba_tiny", "spikformer_tiny_events": "smolmamba_tiny_events",
               "spikformer_evit_tiny": "smolmamba_tiny", "smixer_tiny": "smolmamba_tiny",
               "smixer_tiny_events": "smolmamba_tiny_events", "smixer_dense_tiny": "smolmamba_tiny"}
-SMALL = dict(img_size=16, patch_size=4, in_chans=1, embed_dim=32, depth=2, num_heads=2, time_steps=3,
-             pruner=None)
+SMALL = dict(img_size=16, patch_size=4, in_chans=1, embed_dim=32, depth=2, time_steps=3, pruner=None)
 
 
 def wake_mixers(model):
@@ -40,11 +39,11 @@ def test_peer_forward_backward_reaches_every_parameter(name):
     torch.manual_seed(0)
     cfg = model_cfg(name)
     overrides = {}
-    if cfg.img_size > 64:  # keep CI fast: the 224 / 128 ones run at a small input, fewer blocks
+    if cfg.input.img_size > 64:  # keep CI fast: the 224 / 128 ones run at a small input, fewer blocks
         overrides = dict(img_size=32, depth=min(cfg.depth, 2))
     model = create_model(name, **overrides)
     wake_mixers(model)
-    x = example_input(model.cfg, 2) * (1.0 if model.cfg.events else 3.0)
+    x = example_input(model.cfg, 2) * (1.0 if model.cfg.input.events else 3.0)
     logits = model(x)
     assert logits.shape == (2, cfg.num_classes)
     F.cross_entropy(logits, torch.tensor([0, 1])).backward()
@@ -77,7 +76,7 @@ def test_smixer_dstsp_prunes_time_and_tokens_once_after_the_embedding():
 
 
 def test_input_pruning_follows_pruning_mode():
-    x = example_input(ModelCfg(**SMALL), 2)
+    x = example_input(ModelCfg.from_flat(**SMALL), 2)
     cfg = dict(SMALL, mixer="smixer", input_pruner="dstsp", fuse_pruned=True)
     zero_shot = create_model("smixer_tiny", **cfg, pruning_mode="zero_shot")
     assert zero_shot.train().forward_features(x).shape[:3] == (3, 2, 16)
@@ -102,4 +101,4 @@ def test_evit_peer_fuses_at_each_stage():
 ])
 def test_peer_options_are_validated(overrides, field):
     with pytest.raises(ValueError, match=field):
-        ModelCfg(**{**SMALL, **overrides})
+        ModelCfg.from_flat(**{**SMALL, **overrides})

@@ -22,14 +22,14 @@ NAMES = list_models()
 def small(name):
     """Overrides that keep a variant's kind (mixer, pruners, input) but make it quick: 16 tokens,
     D = 48 (divisible by every head count), T = 2."""
-    return dict(img_size=4 * model_cfg(name).patch_size, embed_dim=48, time_steps=2)
+    return dict(img_size=4 * model_cfg(name).input.patch_size, embed_dim=48, time_steps=2)
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_timm_create_model_forward_backward(name):
     model = timm.create_model(name, num_classes=3, pretrained=False, **small(name))
     assert model.num_classes == 3 and model.num_features == 48
-    x = example_input(model.cfg, 2) * (1.0 if model.cfg.events else 3.0)
+    x = example_input(model.cfg, 2) * (1.0 if model.cfg.input.events else 3.0)
     loss = F.cross_entropy(model(x), torch.tensor([0, 2]))
     loss.backward()
     assert torch.isfinite(loss)
@@ -50,7 +50,7 @@ def test_every_name_is_a_timm_model():
 
 def test_kwargs_are_model_cfg_overrides_and_unknown_ones_fail():
     model = timm.create_model("smolmamba_tiny", depth=2, keep_ratios=(0.7, 0.5), time_steps=2)
-    assert (model.cfg.depth, model.cfg.time_steps) == (2, 2)
+    assert (model.cfg.depth, model.cfg.input.time_steps) == (2, 2)
     with pytest.raises(ValueError, match=r"unknown model option\(s\) \['drop_rate'\]"):
         timm.create_model("smolmamba_tiny", drop_rate=0.1)
     with pytest.raises(TypeError, match="unknown model option"):  # timm's contract for unknown arguments

@@ -58,10 +58,22 @@ def test_shipped_configs(path):
     m = model_cfg(cfg.model, **cfg.model_overrides)
     spec = DATASETS[cfg.dataset]
     # a folder dataset (imagenet) reads classes and channels from the data: the config matrix checks those
-    assert spec.num_classes in (None, m.num_classes) and spec.in_chans in (None, m.in_chans)
-    assert (spec.kind == "events") == m.events
+    assert spec.num_classes in (None, m.num_classes) and spec.in_chans in (None, m.input.in_chans)
+    assert (spec.kind == "events") == m.input.events
 
 
 def test_defaults_are_the_digits_config():
     cfg = load_config(CONFIGS[0].with_name("digits_smolmamba_tiny.yaml"))
     assert (cfg.model, cfg.dataset) == (TrainConfig().model, TrainConfig().dataset)
+
+
+def test_flat_model_overrides_reach_the_built_model():
+    from smolmamba.train.setup import build_model_and_data
+
+    cfg = load_config(None, ["model=smolmamba_tiny", "dataset=digits", "train_subset=8", "model.embed_dim=16",
+                             "model.depth=2", "model.keep_ratios=[0.7,0.5]", "model.tau=3.0"])
+    model, _, _ = build_model_and_data(cfg)
+    assert model.cfg.pruning.keep_ratios == (0.7, 0.5) and model.cfg.neuron.tau == 3.0
+    assert all(b.pruner is not None for b in model.blocks) and model.blocks[0].in_lif.tau == 3.0
+    with pytest.raises(ValueError, match="num_heads is an option of the 'ssa' mixer"):
+        build_model_and_data(load_config(None, ["model=smolmamba_tiny", "model.num_heads=4"]))

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field, replace
 import torch
 
 from smolmamba.bench.measure import inference_step, train_step
-from smolmamba.models import create_model
+from smolmamba.models import create_model, model_cfg
 from smolmamba.models.summary import example_input
 from smolmamba.precision import Levers, set_levers
 
@@ -30,7 +30,8 @@ class Variant:
 
 _TORCH_KERNELS = {"lif_kernel": "torch", "scan_impl": "torch"}
 # Speed levers, each alone against the baseline (plain-torch kernels, for-loop AdamW) and against the float32
-# default (all of them); the bf16 path (precision.py) with each of its levers switched alone.
+# default (all of them); the bf16 path (precision.py) with each of its levers switched alone. A model takes
+# the overrides that apply to it (scan_impl only where the mixer is the SSM).
 VARIANTS = {
     "default": Variant(),
     "baseline": Variant(_TORCH_KERNELS, fused_adamw=False),
@@ -65,6 +66,12 @@ class Case:
         return asdict(self)
 
 
+def variant_overrides(case: Case) -> dict:
+    """The model overrides of case.variant that apply to case.model (its options, ModelCfg.fields)."""
+    applies = model_cfg(case.model).fields()
+    return {k: v for k, v in VARIANTS[case.variant].overrides.items() if k in applies}
+
+
 def build_inputs(case: Case):
     """-> (model, x, y): a seeded model on case.device, a seeded random input of its kind and labels."""
     device = torch.device(case.device)
@@ -72,7 +79,7 @@ def build_inputs(case: Case):
         raise ValueError(f"bench variant must be one of {sorted(VARIANTS)}, got {case.variant!r}")
     torch.manual_seed(case.seed)
     variant = VARIANTS[case.variant]
-    model = create_model(case.model, **variant.overrides).to(device)
+    model = create_model(case.model, **variant_overrides(case)).to(device)
     if variant.levers is not None:
         set_levers(model, variant.levers)
     model.check_finite = False  # the input is generated here; don't time a NaN scan

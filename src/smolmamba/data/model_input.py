@@ -19,14 +19,15 @@ from smolmamba.data.registry import DatasetInfo, build_dataset
 
 def embedded_dataset_name(cfg) -> str:
     """The embedded default data set of a model's input kind."""
-    return "nmnist_digits" if cfg.events else "digits"
+    return "nmnist_digits" if cfg.input.events else "digits"
 
 
 def dataset_for_model(name: str, cfg, split: str = "train", classes: bool = True, channels: bool = True,
                       **kwargs) -> tuple[Dataset, DatasetInfo]:
     """build_dataset(name, split, **kwargs) at the model's img_size and, for an event model, its T;
     ValueError unless it fits the model (DatasetInfo.check_fits with `classes`, `channels`)."""
-    ds, info = build_dataset(name, split=split, T=cfg.time_steps if cfg.events else None, img_size=cfg.img_size,
+    inp = cfg.input
+    ds, info = build_dataset(name, split=split, T=inp.time_steps if inp.events else None, img_size=inp.img_size,
                              **kwargs)
     info.check_fits(cfg, name, classes, channels)
     return ds, info
@@ -38,15 +39,16 @@ def fit_batch(x: Tensor, cfg) -> Tensor:
     Sizes come right from the dataset (built with the model's img_size, as in training); only grey
     images are repeated to the model's channels here.
     """
-    if cfg.events:
-        if x.shape[1] != cfg.time_steps:
-            raise ValueError(f"event batch has T={x.shape[1]}, model wants T={cfg.time_steps}; "
-                             f"build the dataset with T={cfg.time_steps}")
+    inp = cfg.input
+    if inp.events:
+        if x.shape[1] != inp.time_steps:
+            raise ValueError(f"event batch has T={x.shape[1]}, model wants T={inp.time_steps}; "
+                             f"build the dataset with T={inp.time_steps}")
         return x
-    if x.shape[1] != cfg.in_chans:
+    if x.shape[1] != inp.in_chans:
         if x.shape[1] != 1:
-            raise ValueError(f"cannot turn {x.shape[1]} channels into the model's {cfg.in_chans}")
-        x = x.expand(-1, cfg.in_chans, -1, -1)
+            raise ValueError(f"cannot turn {x.shape[1]} channels into the model's {inp.in_chans}")
+        x = x.expand(-1, inp.in_chans, -1, -1)
     return x
 
 

@@ -55,15 +55,16 @@ class DatasetInfo:
     def check_fits(self, model_cfg, name: str, classes: bool = True, channels: bool = True) -> None:
         """ValueError unless the model (a ModelCfg) takes this dataset: its kind, and with `classes` /
         `channels` its class and channel counts. `name` is the dataset's, for the message."""
-        m = model_cfg
-        if self.events != m.events:
+        inp = model_cfg.input
+        if self.events != inp.events:
             raise ValueError(f"dataset {name!r} yields {self.kind}, the model takes "
-                             f"{'events' if m.events else 'images'}; pick a matching model (smolmamba models)")
-        if classes and self.num_classes != m.num_classes:
-            raise ValueError(f"dataset {name!r} has {self.num_classes} classes, the model {m.num_classes}: build "
-                             f"it with num_classes={self.num_classes} (train: model.num_classes={self.num_classes})")
-        if channels and self.in_chans != m.in_chans:
-            raise ValueError(f"dataset {name!r} has {self.in_chans} channels, the model takes {m.in_chans}: build "
+                             f"{'events' if inp.events else 'images'}; pick a matching model (smolmamba models)")
+        if classes and self.num_classes != model_cfg.num_classes:
+            raise ValueError(f"dataset {name!r} has {self.num_classes} classes, the model {model_cfg.num_classes}: "
+                             f"build it with num_classes={self.num_classes} (train: model.num_classes="
+                             f"{self.num_classes})")
+        if channels and self.in_chans != inp.in_chans:
+            raise ValueError(f"dataset {name!r} has {self.in_chans} channels, the model takes {inp.in_chans}: build "
                              f"it with in_chans={self.in_chans} (train: model.in_chans={self.in_chans}) or pick "
                              f"another model")
 

@@ -53,7 +53,7 @@ def test_batches(model, dataset: str, cfg: CompareConfig) -> list:
 
 def keep_ratio_sweep(trained, name: str, dataset: str, cfg: CompareConfig) -> list[SweepPoint]:
     """Zero-shot sweep of a pruned model: same weights, keep ratios scaled; plus pruning off."""
-    base = trained.cfg
+    base = trained.cfg.pruning
     batches = test_batches(trained, dataset, cfg)
     points = []
     settings = [("off", dict(pruning_mode="off"))] + [
@@ -61,7 +61,8 @@ def keep_ratio_sweep(trained, name: str, dataset: str, cfg: CompareConfig) -> li
     for label, overrides in settings:
         model = rebuild(trained, name, **overrides)  # only pruning-off drops pruners
         m = measure(model, batches)
-        ratios = tuple(model.cfg.keep_ratios) if model.cfg.prunes else (1.0,) * len(base.keep_ratios)
+        pruning = model.cfg.pruning
+        ratios = pruning.keep_ratios if pruning.prunes else (1.0,) * len(base.keep_ratios)
         points.append(SweepPoint(dataset, label, ratios, m.top1, m.energy_uj, m.energy_uj_paper, m.tokens_per_stage))
     return points
 

@@ -59,13 +59,13 @@ def pruning_masks(model, x: torch.Tensor) -> dict:
     """Kept-token masks per stage for a few inputs: {"images": [B, H, W], "masks": [S, B, g, g]}."""
     model.eval()
     _, trace = model.forward_features_with_info(x)
-    grid = model.cfg.img_size // model.cfg.patch_size
+    grid = model.cfg.input.img_size // model.cfg.input.patch_size
     masks = []
     for positions in trace.positions:
         mask = torch.zeros(x.shape[0], grid * grid)
         mask.scatter_(1, positions.clamp_max(grid * grid - 1), 1.0)
         masks.append(mask.view(-1, grid, grid))
-    images = x.sum(dim=(1, 2)) if model.cfg.events else x.mean(dim=1)  # events: all counts
+    images = x.sum(dim=(1, 2)) if model.cfg.input.events else x.mean(dim=1)  # events: all counts
     return {"images": images, "masks": torch.stack(masks) if masks else torch.zeros(0)}
 
 

@@ -87,6 +87,15 @@ def check_finite(x: Tensor) -> None:
     )
 
 
+def check_patch_grid(img_size: int, patch_size: int) -> None:
+    """ValueError unless patch_size is a power of two the conv stages can pool to, dividing img_size."""
+    if patch_size < 1 or patch_size & (patch_size - 1) or patch_size > 2**NUM_CONV_STAGES:
+        raise ValueError(f"patch_size must be a power of two between 1 and {2**NUM_CONV_STAGES}, got {patch_size}")
+    if img_size % patch_size:
+        raise ValueError(f"img_size={img_size} is not divisible by patch_size={patch_size}; choose a patch size "
+                         f"that divides the image size (no silent crop)")
+
+
 class Conv2d(nn.Conv2d):
     """A bias-free, stride-1, same-padding nn.Conv2d whose precision under autocast is `conv_precision`
     (ops/conv_precision.py; precision.Levers.convs), a plain attribute."""
@@ -112,15 +121,7 @@ class SpikingPatchEmbed(nn.Module):
 
     def __init__(self, img_size: int, patch_size: int, in_chans: int, embed_dim: int, lif_kwargs: dict):
         super().__init__()
-        if patch_size < 1 or patch_size & (patch_size - 1) or patch_size > 2**NUM_CONV_STAGES:
-            raise ValueError(
-                f"patch_size must be a power of two between 1 and {2**NUM_CONV_STAGES}, got {patch_size}"
-            )
-        if img_size % patch_size:
-            raise ValueError(
-                f"img_size={img_size} is not divisible by patch_size={patch_size}; choose a patch size "
-                f"that divides the image size (no silent crop)"
-            )
+        check_patch_grid(img_size, patch_size)
         if embed_dim % 8:
             raise ValueError(f"embed_dim must be a multiple of 8 for the patch embedding, got {embed_dim}")
         self.img_size, self.patch_size, self.in_chans = img_size, patch_size, in_chans

@@ -9,7 +9,6 @@ u = 0 and delta = softplus(delta_bias): exactly what pruning-aware alignment ass
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
@@ -17,9 +16,10 @@ from torch.profiler import record_function
 
 from smolmamba.layers.carry import MixerOut
 from smolmamba.layers.counts import OpCount
+from smolmamba.layers.mixer_cfg import DT_MIN, SSMCfg
 from smolmamba.layers.norms import ScaleNorm
 from smolmamba.neurons import LIF
-from smolmamba.ops import IMPLS, ScanParams, bidirectional_scan
+from smolmamba.ops import ScanParams, bidirectional_scan
 from smolmamba.precision import float32_if_low
 
 torch.fx.wrap("float32_if_low")  # a leaf for torch.fx: the dtype is known only when it runs
@@ -40,7 +40,7 @@ def scan_ops(t: int, b: int, n: int, e: int, d_state: int, aligned: bool) -> int
 class ScanDirection(nn.Module):
     """Parameters of one scan direction: x_proj -> (dt, B, C), dt_proj, A_log, D, dt bias (Mamba init)."""
 
-    def __init__(self, d_inner: int, d_state: int, dt_rank: int, dt_min: float = 1e-3, dt_max: float = 1e-1):
+    def __init__(self, d_inner: int, d_state: int, dt_rank: int, dt_min: float = DT_MIN, dt_max: float = 1e-1):
         super().__init__()
         self.d_state, self.dt_rank = d_state, dt_rank
         self.x_proj = nn.Linear(d_inner, dt_rank + 2 * d_state, bias=False)
@@ -65,20 +65,6 @@ class ScanDirection(nn.Module):
                           delta_bias=self.dt_bias.to(u.dtype))
 
 
-@dataclass(frozen=True)
-class SSMVariant:
-    """The block's design choices, switchable for `smolmamba ablate --only block`; defaults = the model."""
-
-    u_norm: str = "scale"  # scale (keeps silent tokens at u = 0) | batch
-    u_spikes: bool = True  # LIF on u before the scan
-    z_gate: bool = True  # y * LIF(BN(z))
-    y_spikes: bool = True  # BN -> LIF after the scan, so out_proj sees spikes
-    dt_max: float = 0.1  # upper end of the log-uniform dt init (Mamba: 1e-3 .. 1e-1)
-    gate_bias: float = 1.0  # initial BatchNorm shift of z before the gate's LIF: 1.0 opens the gate (23 % firing)
-    scan_out_bias: float = 0.0  # initial BatchNorm shift of the scan output before its LIF
-    u_gain: float = 1.0  # initial ScaleNorm gain of u before the scan input's LIF
-
-
 class SpikingSSM(nn.Module):
     """in_proj (spikes) -> u, z; LIF(ScaleNorm(u)) -> bidirectional scan -> * LIF(BN(z)) -> BN -> LIF
     -> out_proj -> BN. u's norm does not centre (a silent token keeps u = 0); z and the scan output
@@ -86,42 +72,38 @@ class SpikingSSM(nn.Module):
 
     forward(s [T,B,N,D], positions [B,N] original indices or None, align) -> MixerOut(out [T,B,N,D],
     values = the gated scan output y [T,B,N,E]). align=False scans the kept tokens as if adjacent (naive
-    pruning). scan_impl: one of ops.IMPLS, checked here; whether it can run on the input's device is
-    decided at the first forward (ops/backend.py).
+    pruning). cfg: sizes, switches and cfg.scan_impl (checked by SSMCfg; whether it can run on the input's
+    device is decided at the first forward, ops/backend.py).
     """
 
     profile_label, profile_inner_label = "mixer", "projections"
 
-    def __init__(self, dim: int, expand: int, d_state: int, dt_rank: int | None, lif_kwargs: dict,
-                 scan_impl: str = "auto", variant: SSMVariant | None = None):
+    def __init__(self, dim: int, cfg: SSMCfg, lif_kwargs: dict):
         super().__init__()
-        if scan_impl not in IMPLS:
-            raise ValueError(f"scan_impl={scan_impl!r} is unknown; use one of {IMPLS}")
-        v = variant or SSMVariant()
-        d_inner = expand * dim
-        dt_rank = dt_rank or math.ceil(dim / 16)
-        self.d_inner, self.scan_impl, self.variant = d_inner, scan_impl, v
+        d_inner = cfg.expand * dim
+        dt_rank = cfg.dt_rank or math.ceil(dim / 16)
+        self.d_inner, self.scan_impl = d_inner, cfg.scan_impl
         self.in_proj = nn.Linear(dim, 2 * d_inner, bias=False)
-        self.u_norm = ScaleNorm(d_inner) if v.u_norm == "scale" else nn.BatchNorm1d(d_inner)
-        self.u_lif = LIF(**lif_kwargs) if v.u_spikes else None
-        self.z_norm = nn.BatchNorm1d(d_inner) if v.z_gate else None
-        self.z_lif = LIF(**lif_kwargs) if v.z_gate else None
-        self.forward_dir = ScanDirection(d_inner, d_state, dt_rank, dt_max=v.dt_max)
-        self.backward_dir = ScanDirection(d_inner, d_state, dt_rank, dt_max=v.dt_max)
-        self.y_norm = nn.BatchNorm1d(d_inner) if v.y_spikes else None
-        self.y_lif = LIF(**lif_kwargs) if v.y_spikes else None
+        self.u_norm = ScaleNorm(d_inner) if cfg.u_norm == "scale" else nn.BatchNorm1d(d_inner)
+        self.u_lif = LIF(**lif_kwargs) if cfg.u_spikes else None
+        self.z_norm = nn.BatchNorm1d(d_inner) if cfg.z_gate else None
+        self.z_lif = LIF(**lif_kwargs) if cfg.z_gate else None
+        self.forward_dir = ScanDirection(d_inner, cfg.d_state, dt_rank, dt_max=cfg.dt_max)
+        self.backward_dir = ScanDirection(d_inner, cfg.d_state, dt_rank, dt_max=cfg.dt_max)
+        self.y_norm = nn.BatchNorm1d(d_inner) if cfg.y_spikes else None
+        self.y_lif = LIF(**lif_kwargs) if cfg.y_spikes else None
         self.out_proj = nn.Linear(d_inner, dim, bias=False)
         self.out_norm = nn.BatchNorm1d(dim)
-        self._init_spiking_stages(v)
+        self._init_spiking_stages(cfg)
 
     @torch.no_grad()
-    def _init_spiking_stages(self, v: SSMVariant) -> None:
+    def _init_spiking_stages(self, cfg: SSMCfg) -> None:
         """Where each LIF of the block starts: its norm's shift (and u's gain) set how often it fires."""
-        self.u_norm.weight.fill_(v.u_gain)
+        self.u_norm.weight.fill_(cfg.u_gain)
         if self.z_norm is not None:
-            self.z_norm.bias.fill_(v.gate_bias)
+            self.z_norm.bias.fill_(cfg.gate_bias)
         if self.y_norm is not None:
-            self.y_norm.bias.fill_(v.scan_out_bias)
+            self.y_norm.bias.fill_(cfg.scan_out_bias)
 
     def forward(self, s: Tensor, positions: Tensor | None = None, align: bool = True) -> MixerOut:
         t, b, n, _ = s.shape

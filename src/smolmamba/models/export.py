@@ -12,7 +12,6 @@ program in inference: `torch.export.load(path).module()(x)`; onnxruntime for the
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import importlib.util
 import json
 from pathlib import Path
@@ -100,8 +99,8 @@ def export_model(model: nn.Module, path: str | Path, fmt: str | None = None, x: 
 
 
 def export_timm_folder(model: nn.Module, name: str, folder: str | Path) -> Path:
-    """Write timm's local folder: config.json (architecture, pretrained_cfg, model_args = the ModelCfg
-    fields that differ from registered model `name`'s) and model.safetensors. Load it with
+    """Write timm's local folder: config.json (architecture, pretrained_cfg, model_args = the flat
+    ModelCfg options that differ from registered model `name`'s) and model.safetensors. Load it with
     timm.create_model(f"local-dir:{folder}", pretrained=True) (timm loads weights only when asked)."""
     from safetensors.torch import save_file
 
@@ -110,8 +109,8 @@ def export_timm_folder(model: nn.Module, name: str, folder: str | Path) -> Path:
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    base = dataclasses.asdict(model_cfg(name))
-    args = {k: v for k, v in dataclasses.asdict(model.cfg).items() if v != base[k]}
+    base = model_cfg(name).fields()
+    args = {k: v for k, v in model.cfg.fields().items() if k not in base or v != base[k]}
     config = {"architecture": name, "num_classes": model.cfg.num_classes, "num_features": model.num_features,
               "pretrained_cfg": timm_fields(pretrained_cfg(model.cfg)), "model_args": args}
     save_file({k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}, str(folder / TIMM_WEIGHTS))

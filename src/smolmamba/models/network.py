@@ -17,12 +17,14 @@ from smolmamba.layers.attention import SpikingSelfAttention
 from smolmamba.layers.block import Block
 from smolmamba.layers.carry import BlockCarry, InputPruning, PruningTrace
 from smolmamba.layers.dstsp import DSTSP, FusingTokenPruner, with_fused_position
+from smolmamba.layers.mixer_cfg import MixerCfg, SSACfg, SSMCfg
 from smolmamba.layers.patch_embed import SpikingPatchEmbed, check_finite, check_input, tracing
 from smolmamba.layers.pruning import TokenPruner
 from smolmamba.layers.smixer import SpikingTokenMixer
-from smolmamba.layers.ssm import SpikingSSM, SSMVariant
+from smolmamba.layers.ssm import SpikingSSM
 from smolmamba.models import intermediates, pretrained
 from smolmamba.models.config import ModelCfg
+from smolmamba.models.config_parts import InputCfg, PruningCfg
 from smolmamba.models.grad_checkpoint import checkpoint_block
 
 
@@ -32,33 +34,33 @@ def stage_starts(depth: int, num_stages: int, first: int = 0) -> list[int]:
     return [first + (s * span + num_stages - 1) // num_stages for s in range(num_stages)]
 
 
-def build_mixer(cfg: ModelCfg) -> nn.Module:
-    """The token mixer named by cfg.mixer."""
-    if cfg.mixer == "ssm":
-        variant = SSMVariant(u_norm=cfg.u_norm, u_spikes=cfg.u_spikes, z_gate=cfg.z_gate, y_spikes=cfg.y_spikes,
-                             dt_max=cfg.dt_max, gate_bias=cfg.gate_bias, scan_out_bias=cfg.scan_out_bias,
-                             u_gain=cfg.u_gain)
-        return SpikingSSM(cfg.embed_dim, cfg.expand, cfg.d_state, cfg.dt_rank, cfg.lif_kwargs, cfg.scan_impl, variant)
-    if cfg.mixer == "ssa":
-        return SpikingSelfAttention(cfg.embed_dim, cfg.num_heads, cfg.lif_kwargs, cfg.attn_scale)
-    if cfg.mixer == "smixer":  # one extra W_M row/column for a fused token
-        return SpikingTokenMixer(cfg.embed_dim, cfg.num_tokens + int(cfg.fuse_pruned), cfg.lif_kwargs)
-    raise ValueError(f"unknown mixer {cfg.mixer!r}")
+def build_mixer(mixer: MixerCfg, dim: int, num_tokens: int, lif_kwargs: dict) -> nn.Module:
+    """The token mixer `mixer` configures; num_tokens: the SMixer's token slots (with a fused token's)."""
+    if isinstance(mixer, SSMCfg):
+        return SpikingSSM(dim, mixer, lif_kwargs)
+    if isinstance(mixer, SSACfg):
+        return SpikingSelfAttention(dim, mixer.num_heads, lif_kwargs, mixer.attn_scale)
+    return SpikingTokenMixer(dim, num_tokens, lif_kwargs)  # SMixerCfg
 
 
-def build_pruner(cfg: ModelCfg, keep_ratio: float) -> TokenPruner:
-    """A block's pruner: keep the top tokens; with cfg.fuse_pruned merge the rest (EViT)."""
-    if cfg.fuse_pruned:
-        return FusingTokenPruner(cfg.pruner, keep_ratio, cfg.num_tokens, cfg.lif_kwargs,
-                                 straight_through=cfg.pruner_ste)
-    return TokenPruner(cfg.pruner, keep_ratio, cfg.num_tokens, straight_through=cfg.pruner_ste)
+def build_pruner(pruning: PruningCfg, keep_ratio: float, num_tokens: int, lif_kwargs: dict) -> TokenPruner:
+    """A block's pruner: keep the top tokens; with pruning.fuse_pruned merge the rest (EViT)."""
+    if pruning.fuse_pruned:
+        return FusingTokenPruner(pruning.pruner, keep_ratio, num_tokens, lif_kwargs,
+                                 straight_through=pruning.pruner_ste)
+    return TokenPruner(pruning.pruner, keep_ratio, num_tokens, straight_through=pruning.pruner_ste)
 
 
-def build_input_pruner(cfg: ModelCfg) -> nn.Module | None:
-    """The pruner applied once to the patch-embedding tokens (cfg.input_pruner), or None."""
-    if cfg.input_pruner == "dstsp":
-        return DSTSP(cfg.spatial_prune_rate, cfg.temporal_prune_rate, cfg.fuse_pruned, cfg.lif_kwargs)
+def build_input_pruner(pruning: PruningCfg, lif_kwargs: dict) -> nn.Module | None:
+    """The pruner applied once to the patch-embedding tokens (pruning.input_pruner), or None."""
+    if pruning.input_pruner == "dstsp":
+        return DSTSP(pruning.spatial_prune_rate, pruning.temporal_prune_rate, pruning.fuse_pruned, lif_kwargs)
     return None
+
+
+def build_patch_embed(inp: InputCfg, dim: int, lif_kwargs: dict) -> SpikingPatchEmbed:
+    """Images or event frames of `inp`'s size and channels -> tokens of dim channels."""
+    return SpikingPatchEmbed(inp.img_size, inp.patch_size, inp.in_chans, dim, lif_kwargs)
 
 
 def token_positions(tokens: Tensor, positions: Tensor, num_tokens: int) -> Tensor:
@@ -91,24 +93,24 @@ class SpikingVisionNet(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.check_finite = check_finite
-        self.patch_embed = SpikingPatchEmbed(cfg.img_size, cfg.patch_size, cfg.in_chans, cfg.embed_dim,
-                                             cfg.lif_kwargs)
-        starts = stage_starts(cfg.depth, len(cfg.keep_ratios), cfg.prune_start) if cfg.prunes else []
+        lif_kwargs, pruning, num_tokens = cfg.neuron.lif_kwargs, cfg.pruning, cfg.input.num_tokens
+        self.patch_embed = build_patch_embed(cfg.input, cfg.embed_dim, lif_kwargs)
+        starts = stage_starts(cfg.depth, len(pruning.keep_ratios), pruning.prune_start) if pruning.prunes else []
         self.stage_starts = starts
+        mixer_tokens = num_tokens + int(pruning.fuse_pruned)  # one extra SMixer W_M row/column for a fused token
         blocks = []
         for i in range(cfg.depth):
             pruner = None
             if i in starts:
-                ratio = cfg.keep_ratios[starts.index(i)]
-                pruner = build_pruner(cfg, ratio)
-            blocks.append(Block(cfg.embed_dim, build_mixer(cfg), int(cfg.mlp_ratio * cfg.embed_dim),
-                                cfg.lif_kwargs, pruner=pruner, align=cfg.align))
+                pruner = build_pruner(pruning, pruning.keep_ratios[starts.index(i)], num_tokens, lif_kwargs)
+            blocks.append(Block(cfg.embed_dim, build_mixer(cfg.mixer, cfg.embed_dim, mixer_tokens, lif_kwargs),
+                                int(cfg.mlp_ratio * cfg.embed_dim), lif_kwargs, pruner=pruner, align=pruning.align))
         self.blocks = nn.ModuleList(blocks)
-        self.input_pruner = build_input_pruner(cfg)
+        self.input_pruner = build_input_pruner(pruning, lif_kwargs)
         self.head_norm = nn.LayerNorm(cfg.embed_dim)
         self.head = build_head(cfg.embed_dim, cfg.num_classes)
         self.num_features = cfg.embed_dim
-        self.feature_info = intermediates.feature_info(cfg.depth, cfg.embed_dim, cfg.patch_size)
+        self.feature_info = intermediates.feature_info(cfg.depth, cfg.embed_dim, cfg.input.patch_size)
         self.grad_checkpointing = False
         self._timm_cfg: dict = {}  # what timm's factory files in pretrained_cfg (architecture, file, ...)
 
@@ -162,18 +164,18 @@ class SpikingVisionNet(nn.Module):
         self.grad_checkpointing = enable
 
     def pruning_active(self) -> bool:
-        """Whether the block pruners run in the current mode (cfg.pruning_runs)."""
-        return self.cfg.prunes and self.cfg.pruning_runs(self.training)
+        """Whether the block pruners run in the current mode (cfg.pruning.runs)."""
+        return self.cfg.pruning.prunes and self.cfg.pruning.runs(self.training)
 
     def input_pruning_active(self) -> bool:
-        """Whether the input pruner runs: same pruning_mode rule as the block pruners."""
-        return self.input_pruner is not None and self.cfg.pruning_runs(self.training)
+        """Whether the input pruner runs: same pruning mode rule as the block pruners."""
+        return self.input_pruner is not None and self.cfg.pruning.runs(self.training)
 
     def check(self, x: Tensor) -> None:
         """ValueError unless x fits the model: shape, channels, T, device, dtype (and finite values,
         per check_finite)."""
-        cfg = self.cfg
-        check_input(x, cfg.in_chans, cfg.img_size, cfg.time_steps, cfg.events)
+        inp = self.cfg.input
+        check_input(x, inp.in_chans, inp.img_size, inp.time_steps, inp.events)
         weight = self.patch_embed.convs[0].weight
         if x.device != weight.device:
             raise ValueError(f"input is on {x.device} but the model is on {weight.device}; "
@@ -186,13 +188,13 @@ class SpikingVisionNet(nn.Module):
 
     def embed(self, x: Tensor) -> Tensor:
         """Input -> tokens [T, B, N, D]; eager calls check x first (tracing skips the checks)."""
-        cfg = self.cfg
+        inp = self.cfg.input
         if not tracing():  # torch.fx, torch.export, torch.compile, torch.onnx.export
             self.check(x)
-        if cfg.events:  # [B, T, 2, H, W] or packed [B, T*2, H, W] -> (T, B, 2, H, W)
-            frames = x.reshape(x.shape[0], cfg.time_steps, 2, cfg.img_size, cfg.img_size).transpose(0, 1)
+        if inp.events:  # [B, T, 2, H, W] or packed [B, T*2, H, W] -> (T, B, 2, H, W)
+            frames = x.reshape(x.shape[0], inp.time_steps, 2, inp.img_size, inp.img_size).transpose(0, 1)
             return self.patch_embed(frames, static=False)
-        frames = x.unsqueeze(0).expand(cfg.time_steps, -1, -1, -1, -1)  # direct encoding, (T, B, C, H, W)
+        frames = x.unsqueeze(0).expand(inp.time_steps, -1, -1, -1, -1)  # direct encoding, (T, B, C, H, W)
         return self.patch_embed(frames, static=True)
 
     def forward_features(self, x: Tensor) -> Tensor:
@@ -218,7 +220,7 @@ class SpikingVisionNet(nn.Module):
         if not self.input_pruning_active():
             return tokens, None
         pruned = self.input_pruner(tokens)  # DSTSP: [T', B, N' (+1 fused), D], positions [B, N' (+1)]
-        positions = token_positions(pruned.tokens, pruned.positions, self.cfg.num_tokens)
+        positions = token_positions(pruned.tokens, pruned.positions, self.cfg.input.num_tokens)
         return pruned.tokens, InputPruning(positions, pruned.time_index, pruned.importance)
 
     def run_blocks(self, tokens: Tensor, carry: BlockCarry,
@@ -285,8 +287,6 @@ class SpikingVisionNet(nn.Module):
 
 def build_head(dim: int, num_classes: int) -> nn.Module:
     """Linear classifier, or Identity for num_classes=0 (timm's convention for a headless model)."""
-    if num_classes < 0:
-        raise ValueError(f"num_classes must be >= 0 (0: no head), got {num_classes}")
     return nn.Linear(dim, num_classes) if num_classes > 0 else nn.Identity()
 
 

@@ -22,7 +22,7 @@ from smolmamba.models.config import ModelCfg
 from smolmamba.models.presets import TINY, TINY_EVENTS
 from smolmamba.models.registry import register_model
 
-CIFAR = dict(presets.CIFAR, num_heads=12)
+SPIKFORMER_CIFAR = dict(presets.CIFAR, num_heads=12)
 IMAGENET_512 = dict(presets.IMAGENET_INPUT, embed_dim=512, depth=8, num_heads=8)
 IMAGENET_768 = dict(IMAGENET_512, embed_dim=768, num_heads=12)
 DVS = dict(presets.DVS, num_heads=16)
@@ -36,59 +36,59 @@ DSTSP = dict(SMIXER, input_pruner="dstsp", fuse_pruned=True)
 
 @register_model
 def spikformer_4_384() -> ModelCfg:
-    return ModelCfg(**CIFAR, **SSA)
+    return ModelCfg.from_flat(**SPIKFORMER_CIFAR, **SSA)
 
 
 @register_model
 def spikformer_8_512() -> ModelCfg:
-    return ModelCfg(**IMAGENET_512, **SSA)
+    return ModelCfg.from_flat(**IMAGENET_512, **SSA)
 
 
 @register_model
 def spikformer_8_768() -> ModelCfg:
-    return ModelCfg(**IMAGENET_768, **SSA)
+    return ModelCfg.from_flat(**IMAGENET_768, **SSA)
 
 
 @register_model
 def spikformer_2_256() -> ModelCfg:
-    return ModelCfg(**DVS, **SSA)
+    return ModelCfg.from_flat(**DVS, **SSA)
 
 
 @register_model
 def spikformer_tiny() -> ModelCfg:
-    return ModelCfg(**TINY, **SSA_TINY)
+    return ModelCfg.from_flat(**TINY, **SSA_TINY)
 
 
 @register_model
 def spikformer_tiny_events() -> ModelCfg:
-    return ModelCfg(**TINY_EVENTS, **SSA_TINY)
+    return ModelCfg.from_flat(**TINY_EVENTS, **SSA_TINY)
 
 
 @register_model
 def spikformer_evit_tiny() -> ModelCfg:
-    return ModelCfg(**TINY, **EVIT)
+    return ModelCfg.from_flat(**TINY, **EVIT)
 
 
 @register_model
 def smixer_tiny() -> ModelCfg:
-    return ModelCfg(**TINY, **DSTSP)
+    return ModelCfg.from_flat(**TINY, **DSTSP)
 
 
 @register_model
 def smixer_tiny_events() -> ModelCfg:
-    return ModelCfg(**TINY_EVENTS, **DSTSP)
+    return ModelCfg.from_flat(**TINY_EVENTS, **DSTSP)
 
 
 @register_model
 def smixer_cifar() -> ModelCfg:
-    return ModelCfg(**CIFAR, **DSTSP)
+    return ModelCfg.from_flat(**presets.CIFAR, **DSTSP)
 
 
 @register_model
 def smixer_dense_tiny() -> ModelCfg:
-    return ModelCfg(**TINY, **SMIXER)
+    return ModelCfg.from_flat(**TINY, **SMIXER)
 
 
 @register_model
 def smixer_dense_cifar() -> ModelCfg:
-    return ModelCfg(**CIFAR, **SMIXER)
+    return ModelCfg.from_flat(**presets.CIFAR, **SMIXER)

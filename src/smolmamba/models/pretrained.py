@@ -19,14 +19,16 @@ PAPER = "arXiv:2604.25570"
 
 def input_channels(cfg: ModelCfg) -> int:
     """Channels of timm's (C, H, W) input: in_chans, or T*2 for event frames packed as [B, T*2, H, W]."""
-    return cfg.time_steps * cfg.in_chans if cfg.events else cfg.in_chans
+    inp = cfg.input
+    return inp.time_steps * inp.in_chans if inp.events else inp.in_chans
 
 
 def normalization(cfg: ModelCfg) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """(mean, std) per input channel (of input_channels) of the data this model's input kind is trained on."""
-    if cfg.events or cfg.in_chans != 3:
+    inp = cfg.input
+    if inp.events or inp.in_chans != 3:
         return (UNIT[0],) * input_channels(cfg), (UNIT[1],) * input_channels(cfg)
-    return CIFAR if cfg.img_size <= CIFAR_MAX_SIZE else IMAGENET
+    return CIFAR if inp.img_size <= CIFAR_MAX_SIZE else IMAGENET
 
 
 def pretrained_cfg(cfg: ModelCfg) -> dict:
@@ -35,10 +37,11 @@ def pretrained_cfg(cfg: ModelCfg) -> dict:
     input_size is the packed layout (T*2, H, W) the model also takes, so timm's generic tooling
     (random inputs, data configs) feeds them [B, T*2, H, W]."""
     mean, std = normalization(cfg)
-    return {"input_size": (input_channels(cfg), cfg.img_size, cfg.img_size), "fixed_input_size": True,
+    inp = cfg.input
+    return {"input_size": (input_channels(cfg), inp.img_size, inp.img_size), "fixed_input_size": True,
             "interpolation": "bicubic", "crop_pct": 1.0, "mean": mean, "std": std,
             "num_classes": cfg.num_classes, "first_conv": "patch_embed.convs.0", "classifier": "head",
-            "paper_ids": PAPER, "time_steps": cfg.time_steps, "events": cfg.events, "in_chans": cfg.in_chans}
+            "paper_ids": PAPER, "time_steps": inp.time_steps, "events": inp.events, "in_chans": inp.in_chans}
 
 
 TIMM_KEYS = ("input_size", "fixed_input_size", "interpolation", "crop_pct", "mean", "std", "num_classes",

@@ -38,7 +38,8 @@ def model_cfg(name: str, **overrides) -> ModelCfg:
 
 
 def create_model(name: str, **overrides):
-    """Build a registered model: create_model("smolmamba_tiny", num_classes=10)."""
+    """Build a registered model: create_model("smolmamba_tiny", num_classes=10); keywords are flat options
+    (ModelCfg.replace)."""
     from smolmamba.models.network import SpikingVisionNet
 
     return SpikingVisionNet(model_cfg(name, **overrides))

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from smolmamba.models import presets
 from smolmamba.models.config import ModelCfg
-from smolmamba.models.presets import CIFAR, TINY, TINY_EVENTS
+from smolmamba.models.presets import CIFAR
 from smolmamba.models.registry import register_model
 
+TINY = dict(presets.TINY, d_state=8)  # the tiny SSM's state size
+TINY_EVENTS = dict(presets.TINY_EVENTS, d_state=8)
 IMAGENET = dict(presets.IMAGENET_INPUT, embed_dim=384, depth=12)
 DVS = dict(presets.DVS, keep_ratios=(0.7, 0.5))
 
@@ -21,64 +23,64 @@ NAIVE = dict(align=False)
 
 @register_model
 def smolmamba_tiny() -> ModelCfg:
-    return ModelCfg(**TINY)
+    return ModelCfg.from_flat(**TINY)
 
 
 @register_model
 def smolmamba_tiny_events() -> ModelCfg:
-    return ModelCfg(**TINY_EVENTS)
+    return ModelCfg.from_flat(**TINY_EVENTS)
 
 
 @register_model
 def smolmamba_cifar() -> ModelCfg:
-    return ModelCfg(**CIFAR)
+    return ModelCfg.from_flat(**CIFAR)
 
 
 @register_model
 def smolmamba_imagenet() -> ModelCfg:
-    return ModelCfg(**IMAGENET)
+    return ModelCfg.from_flat(**IMAGENET)
 
 
 @register_model
 def smolmamba_dvs() -> ModelCfg:
-    return ModelCfg(**DVS)
+    return ModelCfg.from_flat(**DVS)
 
 
 @register_model
 def spiking_mamba_tiny() -> ModelCfg:
-    return ModelCfg(**TINY, **DENSE)
+    return ModelCfg.from_flat(**TINY, **DENSE)
 
 
 @register_model
 def spiking_mamba_tiny_events() -> ModelCfg:
-    return ModelCfg(**TINY_EVENTS, **DENSE)
+    return ModelCfg.from_flat(**TINY_EVENTS, **DENSE)
 
 
 @register_model
 def spiking_mamba_cifar() -> ModelCfg:
-    return ModelCfg(**CIFAR, **DENSE)
+    return ModelCfg.from_flat(**CIFAR, **DENSE)
 
 
 @register_model
 def spiking_mamba_imagenet() -> ModelCfg:
-    return ModelCfg(**IMAGENET, **DENSE)
+    return ModelCfg.from_flat(**IMAGENET, **DENSE)
 
 
 @register_model
 def spiking_mamba_dvs() -> ModelCfg:
-    return ModelCfg(**DVS, **DENSE)
+    return ModelCfg.from_flat(**DVS, **DENSE)
 
 
 @register_model
 def smolmamba_naive_tiny() -> ModelCfg:
-    return ModelCfg(**TINY, **NAIVE)
+    return ModelCfg.from_flat(**TINY, **NAIVE)
 
 
 @register_model
 def smolmamba_naive_tiny_events() -> ModelCfg:
-    return ModelCfg(**TINY_EVENTS, **NAIVE)
+    return ModelCfg.from_flat(**TINY_EVENTS, **NAIVE)
 
 
 @register_model
 def smolmamba_naive_cifar() -> ModelCfg:
-    return ModelCfg(**CIFAR, **NAIVE)
+    return ModelCfg.from_flat(**CIFAR, **NAIVE)

@@ -13,10 +13,11 @@ from smolmamba.models.registry import create_model, list_models, model_cfg
 
 def example_input(cfg, batch_size: int, generator: torch.Generator | None = None) -> torch.Tensor:
     """Random input of the right kind: event spikes [B, T, 2, H, W] or images [B, C, H, W] in [0, 1]."""
-    if cfg.events:
-        shape = (batch_size, cfg.time_steps, 2, cfg.img_size, cfg.img_size)
+    inp = cfg.input
+    if inp.events:
+        shape = (batch_size, inp.time_steps, 2, inp.img_size, inp.img_size)
         return (torch.rand(shape, generator=generator) < 0.1).float()
-    return torch.rand(batch_size, cfg.in_chans, cfg.img_size, cfg.img_size, generator=generator)
+    return torch.rand(batch_size, inp.in_chans, inp.img_size, inp.img_size, generator=generator)
 
 
 def models_table(filter: str = "") -> str:
@@ -26,13 +27,14 @@ def models_table(filter: str = "") -> str:
     rows = [header, "-" * len(header)]
     for name in list_models(filter):
         cfg = model_cfg(name)
-        kind = f"{'ev' if cfg.events else 'img'} {cfg.in_chans}x{cfg.img_size}"
+        inp, pruning = cfg.input, cfg.pruning
+        kind = f"{'ev' if inp.events else 'img'} {inp.in_chans}x{inp.img_size}"
         params = count_parameters(create_model(name))
-        ratios = ",".join(f"{r:g}" for r in cfg.keep_ratios) if cfg.prunes else "-"
-        pruner = cfg.input_pruner if cfg.input_pruner else (cfg.pruner if cfg.prunes else "-")
-        align = str(cfg.align) if cfg.prunes and cfg.mixer == "ssm" else "-"
-        rows.append(f"{name:30s} {kind:>14s} {cfg.time_steps:>3d} {cfg.embed_dim:>4d} {cfg.depth:>5d} "
-                    f"{cfg.mixer:>6s} {str(pruner):>13s} {align:>5s} {ratios:>22s} {params / 1e6:>9.3f}M")
+        ratios = ",".join(f"{r:g}" for r in pruning.keep_ratios) if pruning.prunes else "-"
+        pruner = pruning.input_pruner if pruning.input_pruner else (pruning.pruner if pruning.prunes else "-")
+        align = str(pruning.align) if pruning.prunes and cfg.mixer.kind == "ssm" else "-"
+        rows.append(f"{name:30s} {kind:>14s} {inp.time_steps:>3d} {cfg.embed_dim:>4d} {cfg.depth:>5d} "
+                    f"{cfg.mixer.kind:>6s} {str(pruner):>13s} {align:>5s} {ratios:>22s} {params / 1e6:>9.3f}M")
     return "\n".join(rows)
 
 

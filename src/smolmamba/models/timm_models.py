@@ -14,7 +14,6 @@ torch.fx works: the leaf functions are wrapped where they live (torch.fx.wrap), 
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 from timm.layers import is_scriptable
@@ -23,7 +22,7 @@ from timm.models._builder import pretrained_cfg_for_features, resolve_pretrained
 from timm.models._features import FeatureGetterNet
 
 from smolmamba.models import registry
-from smolmamba.models.config import ModelCfg
+from smolmamba.models.config import FLAT_OPTIONS
 from smolmamba.models.export import TIMM_WEIGHTS
 from smolmamba.models.pretrained import pretrained_cfg, timm_fields
 
@@ -35,15 +34,14 @@ SCRIPT_ERROR = ("{name}: TorchScript is not supported (torch.jit.script is depre
 
 
 class UnknownModelOption(TypeError, ValueError):
-    """A keyword argument that is neither a ModelCfg field nor a timm factory option."""
+    """A keyword argument that is neither a flat ModelCfg option nor a timm factory option."""
 
 
 def model_overrides(name: str, kwargs: dict) -> dict:
     """kwargs as ModelCfg overrides; UnknownModelOption names the unknown ones and lists the valid ones."""
-    fields = {f.name for f in dataclasses.fields(ModelCfg)}
-    unknown = sorted(set(kwargs) - fields)
+    unknown = sorted(set(kwargs) - set(FLAT_OPTIONS))
     if unknown:
-        raise UnknownModelOption(f"{name}: unknown model option(s) {unknown}; valid options: {sorted(fields)}")
+        raise UnknownModelOption(f"{name}: unknown model option(s) {unknown}; valid options: {sorted(FLAT_OPTIONS)}")
     return kwargs
 
 
@@ -80,8 +78,9 @@ def load_pretrained(model, cfg: dict, name: str) -> None:
     unfit = sorted(k for k in set(own) ^ set(state) if not (new_head and k.startswith("head.")))
     unfit += [k for k, v in state.items() if k in own and own[k].shape != v.shape]
     if unfit:
-        raise ValueError(f"{path} does not fit {name} as built (e.g. {unfit[:3]}); pass the ModelCfg "
-                         f"overrides the weights were trained with (their manifest.json's model_cfg)")
+        raise ValueError(f"{path} does not fit {name} as built (e.g. {unfit[:3]}); pass the model "
+                         f"options the weights were trained with (ModelCfg.from_json(their manifest.json's "
+                         f"model_cfg).fields())")
     model.load_state_dict(state, strict=not new_head)
 
 

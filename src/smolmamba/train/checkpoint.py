@@ -5,7 +5,7 @@ Layout of a checkpoint folder:
   ema.safetensors     EMA weights, when EMA is on
   trainer_state.pt    optimizer, scaler, epoch/step counters, RNG states, best metric, config
                       (torch.save; loaded with torch.load(weights_only=True) only)
-  manifest.json       sha256 of every file above, model name and ModelCfg
+  manifest.json       sha256 of every file above, model name and ModelCfg (nested, ModelCfg.to_json)
 
 Atomic write: everything goes into `<name>.tmp-<pid>/` beside the target and is fsynced; then the
 old `<name>` is renamed to `<name>.old`, the temp folder to `<name>`, and `<name>.old` is removed.
@@ -15,7 +15,6 @@ to it. Loading checks every hash in the manifest before reading any file.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import os
@@ -85,7 +84,7 @@ def save_checkpoint(dest: str | Path, model: nn.Module, model_name: str, trainer
         save_file(tensors_of(ema), tmp / EMA_FILE)
     torch.save(trainer_state, tmp / STATE_FILE)
     files = sorted(p.name for p in tmp.iterdir())
-    manifest = {"format": FORMAT, "model": model_name, "model_cfg": dataclasses.asdict(model.cfg),
+    manifest = {"format": FORMAT, "model": model_name, "model_cfg": model.cfg.to_json(),
                 "epoch": trainer_state.get("epoch"), "step": trainer_state.get("step"),
                 "files": {name: sha256(tmp / name) for name in files}}
     (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2))
@@ -216,13 +215,30 @@ def load_trainer_state(path: str | Path) -> dict:
 RETIRED_CFG_FIELDS = {"extra": {}}  # ModelCfg fields removed since; older checkpoints hold their empty default
 
 
+def saved_options(model_cfg: dict) -> dict:
+    """A manifest's ModelCfg as create_model's flat options. Manifests hold it nested (ModelCfg.to_json);
+    older ones flat, with every option of every mixer: the options of the mixers the model does not have
+    (it ignored them) are dropped, and so are retired fields at their old default."""
+    from smolmamba.models.config import FLAT_OPTIONS, MIXERS, ModelCfg
+
+    if "input" in model_cfg:
+        return ModelCfg.from_json(model_cfg).fields()
+    kind = model_cfg.get("mixer", "ssm")
+
+    def applies(name: str, value) -> bool:
+        if name in RETIRED_CFG_FIELDS:
+            return value != RETIRED_CFG_FIELDS[name]
+        concern = FLAT_OPTIONS.get(name, ("",))[0]
+        return concern not in MIXERS or concern == kind
+
+    return {name: value for name, value in model_cfg.items() if applies(name, value)}
+
+
 def load_model(path: str | Path, weights: str = MODEL_FILE) -> tuple[nn.Module, dict]:
     """Build the model named in the manifest with its saved ModelCfg and load its weights."""
     from smolmamba.models import create_model
 
     path, manifest = read_manifest(path)
-    cfg = {k: v for k, v in manifest["model_cfg"].items()
-           if k not in RETIRED_CFG_FIELDS or v != RETIRED_CFG_FIELDS[k]}
-    model = create_model(manifest["model"], **cfg)
+    model = create_model(manifest["model"], **saved_options(manifest["model_cfg"]))
     load_weights(path, model, weights)
     return model, manifest
