@@ -95,6 +95,13 @@ def test_split_convolution(channels, size):
     assert y_f32.dtype == torch.float32 and torch.equal(y_f32, y32) and torch.equal(gw_f32, gw32)
 
 
+def test_meta_tensors_have_no_autocast():
+    assert precision.autocast_dtype("meta") is None
+    with torch.device("meta"):
+        neuron, conv = LIF(), Conv2d(3, 8)
+        assert neuron(torch.randn(2, 3, 8)).shape == (2, 3, 8) and conv(torch.randn(2, 3, 8, 8)).is_meta
+
+
 def test_without_autocast_every_conv_mode_is_the_plain_convolution():
     torch.manual_seed(0)
     conv, x = Conv2d(3, 8), torch.randn(2, 3, 8, 8)

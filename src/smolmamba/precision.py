@@ -61,8 +61,11 @@ def set_levers(model: nn.Module, levers: Levers) -> nn.Module:
 
 
 def autocast_dtype(device_type: str) -> torch.dtype | None:
-    """The low dtype autocast runs in on `device_type`, or None when autocast is off there."""
-    return torch.get_autocast_dtype(device_type) if torch.is_autocast_enabled(device_type) else None
+    """The low dtype autocast runs in on `device_type`, or None when autocast is off there (or has no such device,
+    e.g. meta)."""
+    if not (torch.amp.is_autocast_available(device_type) and torch.is_autocast_enabled(device_type)):
+        return None
+    return torch.get_autocast_dtype(device_type)
 
 
 def float32_if_low(x: Tensor) -> Tensor:

@@ -120,7 +120,9 @@ class SpikingSSM(nn.Module):
             # once, so the scan's per-call value checks (passes over u, delta, positions) are skipped
             y = bidirectional_scan(fwd, bwd, positions=scan_pos, impl=self.scan_impl,
                                    check_inputs=False)  # (TB, E, N)
-        y = y.transpose(1, 2).unflatten(0, (t, b))  # (T, B, N, E)
+        # the scan ran in float32: a bf16 model (model.to(torch.bfloat16)) gets bf16 back, while under autocast
+        # (float32 weights) y stays float32 into the gate and its norm
+        y = y.transpose(1, 2).unflatten(0, (t, b)).to(self.in_proj.weight.dtype)  # (T, B, N, E)
         if self.z_lif is not None:
             y = y * self.z_lif(self.z_norm(z.flatten(0, 2)).view(t, b, n, -1))  # gated by spikes
         gated = y if self.y_lif is None else self.y_lif(self.y_norm(y.flatten(0, 2)).view(t, b, n, -1))
