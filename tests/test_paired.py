@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from smolmamba.cli import main
-from smolmamba.experiments.paired import paired_rows
+from smolmamba.experiments.paired import paired_rows, pooled
 from smolmamba.experiments.records import CompareResults
 
 DIGITS = Path(__file__).resolve().parent.parent / "docs/results/compare-full-digits-initfix-20261206"
@@ -39,6 +39,14 @@ def test_the_difference_is_paired_per_seed_with_a_t_interval():
     assert worse.not_worse_by(0.5) == "not held"
 
 
+def test_the_pooled_row_takes_every_pair():
+    base = CompareResults.read(DIGITS)
+    other = shifted(shifted(base, "smolmamba", {0: -1.0, 1: -1.0, 2: -1.0}, 1.0), "spikformer", {0: 1, 1: 1, 2: 1}, 1.0)
+    everything = pooled(paired_rows(base, other))
+    assert everything.difference.n == 15 and everything.difference.mean == pytest.approx(0.0, abs=1e-12)
+    assert everything.not_worse_by(0.5) == "held" and everything.role == "all"
+
+
 def test_cli_writes_the_table(tmp_path, capsys):
     other = tmp_path / "other"
     other.mkdir()
@@ -49,6 +57,7 @@ def test_cli_writes_the_table(tmp_path, capsys):
     text = (tmp_path / "paired.md").read_text()
     assert text == capsys.readouterr().out
     assert "| digits | spikformer |" in text and "+0.50 [+0.50, +0.50] | held |" in text
+    assert "| all | all |" in text
 
 
 def test_folders_without_a_shared_run_are_an_error(tmp_path):

@@ -156,7 +156,7 @@ def test_levers_table_one_model(tmp_path):
     assert floors["scan"] == 0  # SMixer has no scan
     text = "\n".join(levers_markdown(levers))
     assert "| smixer_tiny | baseline |" in text and "1.00x" in text and "time / layer floor" in text
-    assert "| smixer_tiny | bf16_convs_low |" in text and "The bf16 path's floor" in text
+    assert "| smixer_tiny | bf16_convs_split |" in text and "The bf16 path's floor" in text
     with pytest.raises(ValueError, match="bench variant"):
         ops_per_step(Case("smixer_tiny", 2, "train", variant="turbo"))
 

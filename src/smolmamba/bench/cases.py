@@ -41,9 +41,9 @@ VARIANTS = {
     "bf16": Variant(levers=Levers()),
     "bf16_projections_only": Variant(levers=Levers(spikes=False, norms_float32=True, convs="float32")),
     "bf16_spikes_float32": Variant(levers=replace(Levers(), spikes=False)),
-    "bf16_norms_flipped": Variant(levers=replace(Levers(), norms_float32=not Levers().norms_float32)),
+    "bf16_norms_float32": Variant(levers=replace(Levers(), norms_float32=True)),
     "bf16_convs_float32": Variant(levers=replace(Levers(), convs="float32")),
-    "bf16_convs_low": Variant(levers=replace(Levers(), convs="low")),
+    "bf16_convs_split": Variant(levers=replace(Levers(), convs="split")),
 }
 
 

@@ -2,8 +2,9 @@
 
 For every (data set, role) both ran, OTHER's test top-1 minus BASE's on the seeds both have (each seed shares
 its initialisation and data order, so the difference is paired) with its 95 % Student-t interval, and the
-training-time ratio. "Not worse by more than `margin` points" holds when the whole interval lies above
--margin. Made for the bf16 check (issue 29: bf16 vs float32 training, same seeds, same lr).
+training-time ratio; then every shared (data set, role, seed) pooled, the average effect over the models.
+"Not worse by more than `margin` points" holds when the whole interval lies above -margin. Made for the bf16
+check (issue 29: bf16 vs float32 training, same seeds, same lr).
 """
 
 from __future__ import annotations
@@ -60,17 +61,27 @@ def paired_rows(base: CompareResults, other: CompareResults) -> list[PairedRow]:
     return rows
 
 
+def pooled(rows: list[PairedRow]) -> PairedRow:
+    """Every pair of `rows` in one interval (data set and role "all"): the average effect over the models."""
+    base = tuple(v for r in rows for v in r.base_top1)
+    other = tuple(v for r in rows for v in r.other_top1)
+    difference = paired_difference(dict(enumerate(other)), dict(enumerate(base)))
+    return PairedRow("all", "all", base, other, difference, statistics.fmean(r.train_s_ratio for r in rows))
+
+
 def paired_markdown(base: Path, other: Path, margin: float = 0.5) -> str:
     """The paired table of OTHER against BASE (folders written by `smolmamba compare`)."""
     rows = paired_rows(CompareResults.read(base), CompareResults.read(other))
     lines = [f"Paired per seed: `{other}` minus `{base}` (test top-1, points; 95 % Student-t interval over the shared "
-             f"seeds). 'Not worse by more than {margin:g}' holds when the whole interval lies above -{margin:g}.", "",
+             f"seeds; the last row pools every pair). 'Not worse by more than {margin:g}' holds when the whole interval "
+             f"lies above -{margin:g}.", "",
              "| data set | model | base top-1 per seed | other top-1 per seed | difference [95 % interval] | "
              f"not worse by more than {margin:g} | training time other / base |",
              "|---|---|---|---|---|---|---|"]
-    for r in rows:
+    for r in rows + [pooled(rows)]:
         d = r.difference
-        lines.append(f"| {r.dataset} | {r.role} | {' / '.join(f'{v:.2f}' for v in r.base_top1)} | "
-                     f"{' / '.join(f'{v:.2f}' for v in r.other_top1)} | {d.mean:+.2f} [{d.lo:+.2f}, {d.hi:+.2f}] | "
+        values = (f"{statistics.fmean(r.base_top1):.2f} (mean of {d.n})", f"{statistics.fmean(r.other_top1):.2f}") \
+            if r.role == "all" else (" / ".join(f"{v:.2f}" for v in top1) for top1 in (r.base_top1, r.other_top1))
+        lines.append(f"| {r.dataset} | {r.role} | {' | '.join(values)} | {d.mean:+.2f} [{d.lo:+.2f}, {d.hi:+.2f}] | "
                      f"{r.not_worse_by(margin)} | {r.train_s_ratio:.2f} |")
     return "\n".join(lines) + "\n"

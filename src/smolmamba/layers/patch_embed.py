@@ -100,7 +100,7 @@ class Conv2d(nn.Conv2d):
     """A bias-free, stride-1, same-padding nn.Conv2d whose precision under autocast is `conv_precision`
     (ops/conv_precision.py; precision.Levers.convs), a plain attribute."""
 
-    conv_precision = "auto"
+    conv_precision = "low"
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3):
         super().__init__(in_channels, out_channels, kernel_size, padding=kernel_size // 2, bias=False)

@@ -1,11 +1,10 @@
 """A bias-free, stride-1 2-D convolution whose precision under torch.autocast is chosen (precision.Levers.convs).
 
-  split    forward and input gradient in autocast's dtype, weight gradient in float32: oneDNN's bf16 weight
-           gradient runs 2-130x slower than its float32 one on AVX-512 CPUs (docs/PERFORMANCE.md), while its
-           bf16 forward and input gradient run 2-5x faster
-  low      all in autocast's dtype (autocast's own rule)
+  low      all in autocast's dtype (autocast's own rule; the default)
   float32  autocast off for the convolution
-  auto     split on CPU, low elsewhere
+  split    forward and input gradient in autocast's dtype, weight gradient in float32: beside another busy
+           process oneDNN's bf16 weight gradient waits in 4 ms steps (docs/PERFORMANCE.md); on a quiet machine it
+           is slower than "low"
 Without autocast every mode is F.conv2d. Shapes: x [B, C, H, W], weight [O, C, k, k] -> [B, O, H, W] (padding k // 2).
 """
 
@@ -46,11 +45,11 @@ class _SplitPrecisionConv(torch.autograd.Function):
         return grad_x, grad_w, None, None
 
 
-def conv2d(x: Tensor, weight: Tensor, mode: str = "auto") -> Tensor:
+def conv2d(x: Tensor, weight: Tensor, mode: str = "low") -> Tensor:
     """x [B, C, H, W] * weight [O, C, k, k], stride 1, padding k // 2 -> [B, O, H, W]; under autocast in `mode`."""
     padding = weight.shape[-1] // 2
     low = autocast_dtype(x.device.type)
-    if low is None or mode == "low" or (mode == "auto" and x.device.type != "cpu"):
+    if low is None or mode == "low":
         return F.conv2d(x, weight, padding=padding)
     if mode == "float32":
         with torch.autocast(x.device.type, enabled=False):
