@@ -5,12 +5,13 @@ torch.autocast runs every Linear layer in the low dtype, casting each fp32 maste
   spikes   LIFs emit their spikes in the autocast dtype (0 and 1 are exact), so the projections read them
            without a cast; membrane potentials are integrated in float32 either way
   norms    BatchNorm computes in its input's dtype (autocast's own rule; default) or in float32 (a forward pre-hook
-           upcasts its input: faster for the Mamba models, slower for Spikformer and SMixer, bench --levers-only);
-           statistics accumulate in float32 inside torch's kernel either way, running ones stay float32
+           upcasts its input: no faster for the Mamba models, 8-12 % slower for Spikformer and SMixer, bench
+           --levers-only); statistics accumulate in float32 inside torch's kernel either way, running ones stay
+           float32
   convs    the patch embedding's convolutions: "low" all in the low dtype (autocast's own rule; default), "float32"
            none, "split" the forward and the input gradient in the low dtype and the weight gradient in float32.
-           On a quiet 2-core AVX-512 CPU "low" is fastest (bench --levers-only; bf16 conv passes 0.7-7.7x faster
-           than float32, benchmarks/bench_conv_precision.py); beside another busy process oneDNN's bf16 weight
+           On a quiet 2-core AVX-512 CPU "low" is fastest (bench --levers-only; bf16 conv passes 0.7-7.7x as fast
+           as float32, benchmarks/bench_conv_precision.py); beside another busy process oneDNN's bf16 weight
            gradient waits in 4 ms steps (988 ms against 6 ms float32 at one shape), which "split" avoids
 Always float32: the selective scan's state and its A, D and dt bias (as mamba_ssm advises against the known bf16
 failure of Mamba models), ScaleNorm's mean square, the loss, the optimizer and its state.

@@ -38,3 +38,16 @@ def test_cli_errors_name_the_fix(tmp_path, capsys):
     assert "did you mean 'epochs'" in capsys.readouterr().err
     assert cli.main(["eval", "--checkpoint", str(tmp_path), "--data", "digits"]) == 2
     assert "no checkpoint" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_amp_auto_trains_in_bf16_only_where_the_cpu_has_it(tmp_path, capsys, monkeypatch, native):
+    from smolmamba import precision
+
+    monkeypatch.setattr(precision, "native_bf16", lambda: native)
+    out = tmp_path / "run"
+    assert cli.main(["train", "--config", str(CONFIG), *tiny_overrides(out, max_steps=3, amp="auto")]) == 0
+    assert f"amp {'bf16' if native else 'none'})" in capsys.readouterr().out
+    header, row = (out / "metrics.csv").read_text().splitlines()[:2]
+    loss = float(dict(zip(header.split(","), row.split(",")))["train_loss"])
+    assert 0 < loss < 10
