@@ -75,7 +75,6 @@ if numba is not None:
                 g[:] = dlast[b]
             hs = np.empty((CHUNK + 1, nstate, dim), dtype=dt.dtype)  # hs[0] = state before the chunk
             decays = np.empty((CHUNK, nstate, dim), dtype=dt.dtype)
-            q = np.empty(dim, dtype=dt.dtype)
             bits = np.empty(dim, dtype=np.int32)
             dA_b = dA_rows[b]
             dA_b[:] = 0
