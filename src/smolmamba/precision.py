@@ -19,6 +19,7 @@ failure of Mamba models), ScaleNorm's mean square, the loss, the optimizer and i
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import torch
@@ -77,9 +78,10 @@ def float32_if_low(x: Tensor) -> Tensor:
     return x.float() if x.dtype in LOW_PRECISION else x
 
 
-
+@functools.cache
 def native_bf16() -> bool:
-    """Whether this CPU multiplies bf16 natively (AVX-512 BF16 or AMX), so bf16 matrix products pay."""
+    """Whether this CPU multiplies bf16 natively (AVX-512 BF16 or AMX), so bf16 matrix products pay; asked once
+    (resolve_amp runs every training step)."""
     return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
 
 

@@ -27,6 +27,11 @@ class Variant:
     fused_adamw: bool = True
     levers: Levers | None = None
 
+    @property
+    def autocast_dtype(self) -> torch.dtype | None:
+        """bf16 for the mixed-precision variants, None (float32, no autocast) for the others."""
+        return None if self.levers is None else torch.bfloat16
+
 
 _TORCH_KERNELS = {"lif_kernel": "torch", "scan_impl": "torch"}
 # Speed levers, each alone against the baseline (plain-torch kernels, for-loop AdamW) and against the float32
@@ -97,7 +102,7 @@ def build_step(case: Case):
         raise ValueError(f"bench dtype must be one of {sorted(DTYPES)}, got {case.dtype!r}")
     model, x, y = build_inputs(case)
     variant = VARIANTS[case.variant]
-    dtype = torch.bfloat16 if variant.levers is not None else DTYPES[case.dtype]
+    dtype = variant.autocast_dtype or DTYPES[case.dtype]
     if case.mode == "inference":
         return inference_step(model, x, dtype)
     return train_step(model, x, y, dtype, fused=variant.fused_adamw)

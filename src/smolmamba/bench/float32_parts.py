@@ -23,6 +23,14 @@ PARTS = {  # part -> profiler names (autograd Functions and aten operators) whos
 }
 
 
+FLOOR_PARTS = ("scan", "lif", "norms", "optimizer")  # float32 by design; the casts are the path's own cost
+
+
+def bf16_floor_ms(floors: dict) -> float:
+    """The bf16 step's floor from a run_levers "bf16_floors" entry: its bf16 layer floor plus the FLOOR_PARTS."""
+    return floors["layer_floor_ms"] + sum(floors[part] for part in FLOOR_PARTS)
+
+
 def float32_parts(case: Case) -> dict:
     """-> {part: ms} for one profiled training step of `case` (after two warm-up steps), and "total_ms"."""
     step = build_step(case)

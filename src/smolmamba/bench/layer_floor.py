@@ -65,7 +65,7 @@ def layer_floor(case: Case, rounds: int = 5) -> dict:
     if case.device != "cpu":
         raise ValueError(f"the layer floor is timed on the CPU only, got device {case.device!r}")
     model, x, _ = build_inputs(case)
-    dtype = torch.float32 if VARIANTS[case.variant].levers is None else torch.bfloat16
+    dtype = VARIANTS[case.variant].autocast_dtype or torch.float32
     calls = weight_layer_calls(model, x, dtype)
     shapes = Counter((type(layer).__name__, tuple(shape)) for layer, shape, _ in calls)
     seconds = {}  # one timing per distinct (layer, shape, dtype); calls repeat per block and time step

@@ -19,7 +19,7 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from smolmamba.bench.cases import VARIANTS, Case, build_step
-from smolmamba.bench.float32_parts import float32_parts
+from smolmamba.bench.float32_parts import bf16_floor_ms, float32_parts
 from smolmamba.bench.layer_floor import layer_floor
 from smolmamba.bench.measure import sgemm_gflops, summarise_times
 
@@ -125,7 +125,7 @@ def _bf16_floor_table(levers: dict) -> list[str]:
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for model, f in levers["bf16_floors"].items():
         default, bf16 = _row(levers["rows"], model, "default"), _row(levers["rows"], model, "bf16")
-        floor = f["layer_floor_ms"] + f["scan"] + f["lif"] + f["norms"] + f["optimizer"]
+        floor = bf16_floor_ms(f)
         lines.append(f"| {model} | {default['ms']:.1f} | {bf16['ms']:.1f} | {default['ms'] / bf16['ms']:.2f}x | "
                      f"{f['layer_floor_ms']:.1f} | {f['scan']:.1f} | {f['lif']:.1f} | {f['norms']:.1f} | "
                      f"{f['optimizer']:.1f} | {f['casts']:.1f} | {floor:.1f} | {default['ms'] / floor:.2f}x |")

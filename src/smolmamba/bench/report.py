@@ -6,6 +6,7 @@ import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from smolmamba.bench.float32_parts import bf16_floor_ms
 from smolmamba.bench.profile import COMPONENTS
 from smolmamba.bench.plan import headline_batch, suite_models
 from smolmamba.io import write_text_atomic
@@ -107,7 +108,7 @@ def lever_targets(levers: dict | None) -> list[dict]:
         if "default" in rows and "bf16" in rows and floors:
             f32, bf16 = rows["default"], rows["bf16"]
             speed = f32["ms"] / bf16["ms"]
-            floor = floors["layer_floor_ms"] + floors["scan"] + floors["lif"] + floors["norms"] + floors["optimizer"]
+            floor = bf16_floor_ms(floors)
             out.append(_target(
                 f"bf16_step_speedup_{model}", f"training step, bf16 path vs float32 default: {model}", speed,
                 ">= 2x", speed >= 2.0,
