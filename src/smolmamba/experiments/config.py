@@ -41,7 +41,7 @@ class CompareConfig:
     patience_from: float = option(0.5, "patience counts only epochs after this fraction of the lr schedule (the "
                                        "noisy high-lr first half cannot stop a run)")
     batch_size: int = option(8, "for every model; 8 gives each epoch 4x the updates of 32 at about the same cost "
-                                "per image, +4 to +8 points at 3 epochs (the full protocol keeps 32)")
+                                "per image, +3 to +8 points at 3 epochs (the full protocol keeps 32)")
     augment: bool = option(False, "train with each dataset's augmentation (a few epochs on 2 cores favour none)")
     train_subset: int | None = option(None, "use the first n training samples")
     test_subset: int | None = option(None, "measure on the first n test samples")
