@@ -106,3 +106,37 @@ def test_measurement_batches_match_training_preprocessing(name):
     ds, _ = build_dataset(embedded_dataset_name(cfg), split="test", T=inp.time_steps if inp.events else None,
                           img_size=inp.img_size)
     assert torch.equal(x[0], ds[0][0].float()) and int(y[0]) == int(ds[0][1])
+
+
+def test_keep_ratio_sweep_matches_a_full_measurement_of_each_setting():
+    """The sweep meters each rebuilt model without timing it and takes the x1 point from the trained model's
+    own measurement; every point must equal measure() of the same setting (the obvious reference)."""
+    import dataclasses
+
+    import torch
+
+    from smolmamba.experiments.compare import SWEEP_SCALES, keep_ratio_sweep, test_batches
+    from smolmamba.experiments.config import CompareConfig
+    from smolmamba.experiments.measure import measure
+    from smolmamba.models import create_model, rebuild
+
+    torch.manual_seed(0)
+    model = create_model("smolmamba_tiny").eval()
+    cfg = dataclasses.replace(CompareConfig(), test_subset=16)
+    batches = test_batches(model, "digits", cfg)
+    measured = measure(model, batches)
+    points = keep_ratio_sweep(model, "smolmamba_tiny", "digits", cfg, measured)
+    assert [p.setting for p in points] == ["off"] + [f"x{s:g}" for s in SWEEP_SCALES]
+    base = model.cfg.pruning.keep_ratios
+    for point in points:
+        if point.setting == "off":
+            reference = measure(rebuild(model, "smolmamba_tiny", pruning_mode="off"), batches)
+        else:
+            scale = float(point.setting[1:])
+            ratios = tuple(min(1.0, r * scale) for r in base)
+            assert point.keep_ratios == ratios
+            reference = measure(rebuild(model, "smolmamba_tiny", keep_ratios=ratios), batches)
+        got = (point.top1, point.energy_uj, point.energy_uj_paper)
+        assert got == pytest.approx((reference.top1, reference.energy_uj, reference.energy_uj_paper), rel=1e-9)
+        assert point.tokens_per_stage == reference.tokens_per_stage, point.setting
+    assert points[2].tokens_per_stage == measured.tokens_per_stage and points[0].tokens_per_stage[-1] == 64

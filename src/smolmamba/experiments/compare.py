@@ -17,12 +17,12 @@ from smolmamba.data.model_input import model_batches
 from smolmamba.energy import E_AC_PJ, E_MAC_PJ
 from smolmamba.experiments.claims import claims_table, comparison_claims, read_reference
 from smolmamba.experiments.config import CompareConfig
-from smolmamba.experiments.measure import measure
+from smolmamba.experiments.measure import measure, metered_accuracy
 from smolmamba.experiments.protocol import tune_and_train_all
-from smolmamba.experiments.records import (PEERS, CompareResults, Comparison, LrSearchRow, RunRow, SummaryRow,
-                                           SweepPoint, config_from_json, summarise)
+from smolmamba.experiments.records import (PEERS, CompareResults, Comparison, LrSearchRow, Measurement, RunRow,
+                                           SummaryRow, SweepPoint, config_from_json, summarise)
 from smolmamba.io import write_csv_atomic, write_json_atomic, write_text_atomic
-from smolmamba.models import rebuild
+from smolmamba.models import rebuild, tokens_per_stage
 
 SWEEP_SCALES = (1.5, 1.0, 0.75, 0.5, 0.3)  # multiply the default keep ratios (capped at 1)
 # the full protocol's verdicts and plateau top-1 (written by `smolmamba report --reference-out`)
@@ -51,19 +51,25 @@ def test_batches(model, dataset: str, cfg: CompareConfig) -> list:
     return list(model_batches(model.cfg, dataset, cfg.data_roots.get(dataset), "test", batches, size))
 
 
-def keep_ratio_sweep(trained, name: str, dataset: str, cfg: CompareConfig) -> list[SweepPoint]:
-    """Zero-shot sweep of a pruned model: same weights, keep ratios scaled; plus pruning off."""
+def keep_ratio_sweep(trained, name: str, dataset: str, cfg: CompareConfig, measured: Measurement) -> list[SweepPoint]:
+    """Zero-shot sweep of a pruned model: same weights, keep ratios scaled; plus pruning off.
+    measured: the trained model's own measurement on the test batches, which is the x1 point."""
     base = trained.cfg.pruning
     batches = test_batches(trained, dataset, cfg)
     points = []
     settings = [("off", dict(pruning_mode="off"))] + [
         (f"x{s:g}", dict(keep_ratios=tuple(min(1.0, r * s) for r in base.keep_ratios))) for s in SWEEP_SCALES]
     for label, overrides in settings:
+        if overrides.get("keep_ratios") == tuple(base.keep_ratios):  # the trained model as measured
+            points.append(SweepPoint(dataset, label, tuple(base.keep_ratios), measured.top1, measured.energy_uj,
+                                     measured.energy_uj_paper, measured.tokens_per_stage))
+            continue
         model = rebuild(trained, name, **overrides)  # only pruning-off drops pruners
-        m = measure(model, batches)
+        top1, strict, paper = metered_accuracy(model, batches)
         pruning = model.cfg.pruning
         ratios = pruning.keep_ratios if pruning.prunes else (1.0,) * len(base.keep_ratios)
-        points.append(SweepPoint(dataset, label, ratios, m.top1, m.energy_uj, m.energy_uj_paper, m.tokens_per_stage))
+        points.append(SweepPoint(dataset, label, ratios, top1, strict.totals["energy_uj"], paper.totals["energy_uj"],
+                                 tuple(tokens_per_stage(model, batches[0][0]))))
     return points
 
 
@@ -172,7 +178,7 @@ def run_compare(cfg: CompareConfig, log=print) -> Path:
                     f"lr {run.lr:g}, {run.epochs_run} epochs, train {run.train_s:.0f} s")
                 if role == "smolmamba" and run.seed == 0:
                     if cfg.sweep:
-                        sweep += keep_ratio_sweep(run.model, row.model, dataset, cfg)
+                        sweep += keep_ratio_sweep(run.model, row.model, dataset, cfg, row.measured)
                     if cfg.masks:
                         masks[dataset] = plots.pruning_masks(run.model, batches[0][0][:8])
             # after every model, so a long run that is stopped keeps what it measured ("complete": false)

@@ -7,7 +7,7 @@ import time
 import torch
 from torch import nn
 
-from smolmamba.energy import EnergyMeter
+from smolmamba.energy import EnergyMeter, EnergyReport
 from smolmamba.experiments.records import Measurement
 from smolmamba.models import count_parameters, tokens_per_stage
 
@@ -39,12 +39,18 @@ def throughput(model: nn.Module, x: torch.Tensor, repeats: int = 3) -> float:
 
 
 @torch.no_grad()
-def measure(model: nn.Module, batches: list[tuple[torch.Tensor, torch.Tensor]]) -> Measurement:
-    """Everything `compare` reports for one trained model, measured on `batches` in one pass."""
+def metered_accuracy(model: nn.Module, batches) -> tuple[float, EnergyReport, EnergyReport]:
+    """Top-1 % over (x, y) batches with the energy meter on; -> (top1, strict report, paper report)."""
     model.eval()
     with EnergyMeter(model) as meter:
         acc = accuracy(model, batches)
-    strict, paper = meter.report("strict"), meter.report("paper")
+    return acc, meter.report("strict"), meter.report("paper")
+
+
+@torch.no_grad()
+def measure(model: nn.Module, batches: list[tuple[torch.Tensor, torch.Tensor]]) -> Measurement:
+    """Everything `compare` reports for one trained model, measured on `batches` in one pass."""
+    acc, strict, paper = metered_accuracy(model, batches)
     return Measurement(
         top1=acc, params=count_parameters(model), mean_firing_rate=strict.totals["mean_firing_rate"],
         tokens_per_stage=tuple(tokens_per_stage(model, batches[0][0])), macs=strict.totals["macs"],
