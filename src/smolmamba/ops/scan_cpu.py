@@ -11,7 +11,8 @@ outputs ([B, L, D] and [B, L, N]), not the [L, B, N, D] blocks the torch path ma
 exp via the Cephes polynomial of numba_runtime, float64 via libm).
 Forward keeps the state at every CHUNK-th step; backward recomputes a chunk's states (and decays)
 from its checkpoint and runs the adjoint g_t = a_{t+1} g_{t+1} + dy_t C_t backwards through it.
-Batch rows run in parallel; dA is reduced over rows at the end.
+Batch rows run in parallel; dA is reduced over rows at the end. The backward's dot products over D (dB, dC)
+may be summed in any order (numba_runtime.jit_reassoc), so its inner loop vectorises like the forward's.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ CHUNK = 16
 
 
 if numba is not None:
-    from smolmamba.ops.numba_runtime import exp_f32, inline as _inline, jit as _jit
+    from smolmamba.ops.numba_runtime import exp_f32, inline as _inline, jit as _jit, jit_reassoc as _jit_reassoc
 
     @_inline
     def _decay(dt_t, A_n, out, bits, fast_exp):
@@ -63,7 +64,7 @@ if numba is not None:
                         y_t[d] += cn * hn[d]
             last[b] = h
 
-    @_jit
+    @_jit_reassoc
     def _backward(dt, x, A, Bm, Cm, ckpt, dy, dlast, ddt, dx, dB, dC, dA_rows, zero, has_dlast, fast_exp):
         """Gradients of _forward: ddt, dx [B, L, D]; dB, dC [B, L, N]; dA_rows [B, N, D] (sum over B
         is dA); dy [B, L, D], dlast [B, N, D] (read only if has_dlast)."""
