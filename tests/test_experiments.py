@@ -125,7 +125,7 @@ def test_keep_ratio_sweep_matches_a_full_measurement_of_each_setting():
     cfg = dataclasses.replace(CompareConfig(), test_subset=16)
     batches = test_batches(model, "digits", cfg)
     measured = measure(model, batches)
-    points = keep_ratio_sweep(model, "smolmamba_tiny", "digits", cfg, measured)
+    points = keep_ratio_sweep(model, "smolmamba_tiny", "digits", batches, measured)
     assert [p.setting for p in points] == ["off"] + [f"x{s:g}" for s in SWEEP_SCALES]
     base = model.cfg.pruning.keep_ratios
     for point in points:

@@ -51,11 +51,10 @@ def test_batches(model, dataset: str, cfg: CompareConfig) -> list:
     return list(model_batches(model.cfg, dataset, cfg.data_roots.get(dataset), "test", batches, size))
 
 
-def keep_ratio_sweep(trained, name: str, dataset: str, cfg: CompareConfig, measured: Measurement) -> list[SweepPoint]:
+def keep_ratio_sweep(trained, name: str, dataset: str, batches: list, measured: Measurement) -> list[SweepPoint]:
     """Zero-shot sweep of a pruned model: same weights, keep ratios scaled; plus pruning off.
-    measured: the trained model's own measurement on the test batches, which is the x1 point."""
+    batches: the test batches `measured` (the trained model's own measurement, the x1 point) was taken on."""
     base = trained.cfg.pruning
-    batches = test_batches(trained, dataset, cfg)
     points = []
     settings = [("off", dict(pruning_mode="off"))] + [
         (f"x{s:g}", dict(keep_ratios=tuple(min(1.0, r * s) for r in base.keep_ratios))) for s in SWEEP_SCALES]
@@ -178,7 +177,7 @@ def run_compare(cfg: CompareConfig, log=print) -> Path:
                     f"lr {run.lr:g}, {run.epochs_run} epochs, train {run.train_s:.0f} s")
                 if role == "smolmamba" and run.seed == 0:
                     if cfg.sweep:
-                        sweep += keep_ratio_sweep(run.model, row.model, dataset, cfg, row.measured)
+                        sweep += keep_ratio_sweep(run.model, row.model, dataset, batches, row.measured)
                     if cfg.masks:
                         masks[dataset] = plots.pruning_masks(run.model, batches[0][0][:8])
             # after every model, so a long run that is stopped keeps what it measured ("complete": false)

@@ -48,7 +48,7 @@ def remeasure(folder: Path, reason: str, log=print) -> CompareResults:
         log(f"{row.dataset:14s} {row.label():36s} top-1 {rows[-1].top1:.2f}% (was {row.top1:.2f}), energy "
             f"{rows[-1].measured.energy_uj:.3f} uJ (was {row.measured.energy_uj:.3f})")
         if results.sweep and row.role == "smolmamba" and row.seed == 0:
-            sweep += keep_ratio_sweep(model, row.model, row.dataset, results.config, rows[-1].measured)
+            sweep += keep_ratio_sweep(model, row.model, row.dataset, batches, rows[-1].measured)
     stamp = time.strftime("%Y-%m-%d %H:%M")
     new = dataclasses.replace(results, runs=tuple(rows), comparison=summarise(rows), sweep=tuple(sweep),
                               remeasured=f"{stamp}: {reason}")
