@@ -140,3 +140,21 @@ def test_keep_ratio_sweep_matches_a_full_measurement_of_each_setting():
         assert got == pytest.approx((reference.top1, reference.energy_uj, reference.energy_uj_paper), rel=1e-9)
         assert point.tokens_per_stage == reference.tokens_per_stage, point.setting
     assert points[2].tokens_per_stage == measured.tokens_per_stage and points[0].tokens_per_stage[-1] == 64
+
+
+@pytest.mark.parametrize("name", ["smolmamba_tiny", "smixer_tiny", "smolmamba_naive_tiny"])
+def test_kept_tokens_from_two_images_equal_a_full_batch_count(name):
+    """measure() reads the kept-token counts from two images; a pruner whose count followed the input
+    would make that differ from the count over a whole test batch (the obvious reference)."""
+    import torch
+
+    from smolmamba.experiments.measure import TOKEN_PROBE_BATCH, kept_tokens
+    from smolmamba.models import create_model, tokens_per_stage
+    from smolmamba.models.summary import example_input
+
+    torch.manual_seed(0)
+    model = create_model(name).eval()
+    x = example_input(model.cfg, 32)
+    probe = kept_tokens(model, x)
+    assert TOKEN_PROBE_BATCH < len(x) and probe == tuple(tokens_per_stage(model, x))
+    assert probe[-1] < probe[0]  # each of these models prunes

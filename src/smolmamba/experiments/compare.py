@@ -17,12 +17,12 @@ from smolmamba.data.model_input import model_batches
 from smolmamba.energy import E_AC_PJ, E_MAC_PJ
 from smolmamba.experiments.claims import claims_table, comparison_claims, read_reference
 from smolmamba.experiments.config import CompareConfig
-from smolmamba.experiments.measure import measure, metered_accuracy
+from smolmamba.experiments.measure import kept_tokens, measure, metered_accuracy
 from smolmamba.experiments.protocol import tune_and_train_all
 from smolmamba.experiments.records import (PEERS, CompareResults, Comparison, LrSearchRow, Measurement, RunRow,
                                            SummaryRow, SweepPoint, config_from_json, summarise)
 from smolmamba.io import write_csv_atomic, write_json_atomic, write_text_atomic
-from smolmamba.models import rebuild, tokens_per_stage
+from smolmamba.models import rebuild
 
 SWEEP_SCALES = (1.5, 1.0, 0.75, 0.5, 0.3)  # multiply the default keep ratios (capped at 1)
 # the full protocol's verdicts and plateau top-1 (written by `smolmamba report --reference-out`)
@@ -68,7 +68,7 @@ def keep_ratio_sweep(trained, name: str, dataset: str, batches: list, measured: 
         pruning = model.cfg.pruning
         ratios = pruning.keep_ratios if pruning.prunes else (1.0,) * len(base.keep_ratios)
         points.append(SweepPoint(dataset, label, ratios, top1, strict.totals["energy_uj"], paper.totals["energy_uj"],
-                                 tuple(tokens_per_stage(model, batches[0][0]))))
+                                 kept_tokens(model, batches[0][0])))
     return points
 
 
