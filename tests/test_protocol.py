@@ -53,7 +53,7 @@ def test_protocol_presets_and_overrides():
                                                                  PROTOCOLS["full"]["lrs"], 3)
     assert protocol_config("full", seeds=5, epochs=None).seeds == 5  # None = the preset's value
     # the full protocol's recorded runs (docs/results) trained at batch 32; a rerun with --lr-from must match
-    assert (full.batch_size, CompareConfig().batch_size) == (32, 8)
+    assert (full.batch_size, CompareConfig().batch_size) == (32, 16)
     assert protocol_config("quick") == CompareConfig()
     with pytest.raises(ValueError, match="protocol 'long'; choose one of"):
         protocol_config("long")
