@@ -58,7 +58,7 @@ class CompareConfig:
 
 # `compare --protocol NAME`: the same rule for every model (experiments/protocol.py), two budgets
 PROTOCOLS = {
-    "quick": {},  # the CompareConfig defaults: about 10 minutes measured on a 2-core CPU; not a verdict
+    "quick": {},  # the CompareConfig defaults: 576 s measured on a 2-core CPU (README); not a verdict
     "full": dict(datasets=("digits", "nmnist_digits"), epochs=15, patience=5, lrs=(2.5e-3, 5e-3, 1e-2),
                  batch_size=32),
 }  # full: what docs/RESULTS.md is generated from (about 1.5-2 hours on 2 cores)
