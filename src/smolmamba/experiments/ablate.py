@@ -113,7 +113,7 @@ class Ablation:
     def weights(self) -> None:
         for pruner in ("sst_tp", "sst_tp_fixed"):
             model, _ = self.train("smolmamba_tiny", f"weights_{pruner}", pruner=pruner)
-            learned = [[round(float(w), 4) for w in b.pruner.score.weights] for b in model.blocks
+            learned = [[round(w, 4) for w in b.pruner.score.weights.tolist()] for b in model.blocks
                        if b.pruner is not None]
             learnable = pruner == "sst_tp"
             self.add(row("weights", "learnable" if learnable else "fixed",
