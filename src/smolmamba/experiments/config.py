@@ -64,7 +64,7 @@ PROTOCOLS = {
 }
 # full: the decisive run. At a 15-epoch cap 19 of 30 runs (both data sets, init fix) were still climbing; at 30,
 # 29 of 30 stopped on the patience rule at epochs 20-29 and the 30th was past its best (docs/results/README.md).
-# About 4 hours on 2 cores: 50 runs of about 24 epochs at 5-20 s each.
+# An estimated 4 hours on 2 cores: 50 runs of about 24 epochs at 5-20 s each.
 
 
 def protocol_config(name: str, **overrides) -> CompareConfig:
