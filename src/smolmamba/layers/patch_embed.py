@@ -14,6 +14,7 @@ from torch import Tensor, nn
 
 from smolmamba.neurons import LIF
 from smolmamba.ops.conv_precision import conv2d
+from smolmamba.ops.max_pool import MaxPool2d
 
 torch.fx.wrap("conv2d")  # a leaf for torch.fx: the precision is chosen from autocast's state when it runs
 
@@ -138,7 +139,7 @@ class SpikingPatchEmbed(nn.Module):
             self.norms.append(nn.BatchNorm2d(channels[i + 1]))
             self.lifs.append(LIF(**lif_kwargs))
             pooled = i >= NUM_CONV_STAGES - num_pools
-            self.pools.append(nn.MaxPool2d(3, stride=2, padding=1) if pooled else nn.Identity())
+            self.pools.append(MaxPool2d(3, stride=2, padding=1) if pooled else nn.Identity())
         self.rpe_conv = Conv2d(embed_dim, embed_dim)
         self.rpe_norm = nn.BatchNorm2d(embed_dim)
         self.rpe_lif = LIF(**lif_kwargs)
