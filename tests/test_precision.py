@@ -192,3 +192,63 @@ def test_spikes_equal_where_the_membrane_is_away_from_threshold():
     away = ((h32 - neuron.v_threshold).abs() > 0.05).all(dim=0)
     assert away.float().mean() > 0.5
     assert torch.equal(s16.float()[:, away], s32[:, away])
+
+
+@pytest.mark.parametrize("soft_reset, decay_input", [(False, True), (True, False)])
+def test_numba_reads_bf16_input_as_the_float32_it_equals(soft_reset, decay_input):
+    gen = torch.Generator().manual_seed(6)
+    x = (torch.randn(4, 2 * lif_cpu.BLOCK + 33, generator=gen) + 0.7).to(BF16)
+    spikes, membrane = lif_cpu.lif_forward(x, 2.0, 1.0, 0.0, soft_reset, decay_input, BF16)
+    want_spikes, want_membrane = lif_cpu.lif_forward(x.float(), 2.0, 1.0, 0.0, soft_reset, decay_input, BF16)
+    assert membrane.dtype == torch.float32
+    assert torch.equal(spikes, want_spikes) and torch.equal(membrane, want_membrane)
+
+
+@pytest.mark.parametrize("grad_dtype, given", [(BF16, "spikes"), (BF16, "membrane"), (BF16, "both"),
+                                               (torch.float32, "spikes"), (torch.float32, "both")])
+@pytest.mark.parametrize("surrogate", ["sigmoid", "atan"])
+def test_numba_bf16_gradients_equal_the_float32_kernel_rounded_once(grad_dtype, given, surrogate):
+    gen = torch.Generator().manual_seed(7)
+    shape = (4, lif_cpu.BLOCK + 21)
+    h = torch.randn(shape, generator=gen) + 0.8
+    grad_spikes = torch.randn(shape, generator=gen).to(BF16) if given != "membrane" else None
+    grad_membrane = torch.randn(shape, generator=gen) if given != "spikes" else None
+    args = (2.0, 1.0, 0.0, surrogate, 4.0, False, False, True)
+    got = lif_cpu.lif_backward(h, grad_spikes, grad_membrane, *args, grad_dtype)
+    want = lif_cpu.lif_backward(h, None if grad_spikes is None else grad_spikes.float(), grad_membrane, *args)
+    assert got.dtype == grad_dtype
+    assert torch.equal(got, want.to(grad_dtype))
+
+
+def test_bf16_rounding_of_the_lif_kernel_is_torchs():
+    """Round to nearest even, ties included (bit patterns with exactly 0x8000 below bf16), as .to(bfloat16)."""
+    gen = torch.Generator().manual_seed(8)
+    wide = torch.randint(-(2**31), 2**31 - 1, (2, 3 * lif_cpu.BLOCK), generator=gen, dtype=torch.int64)
+    wide[:, ::7] = (wide[:, ::7] & ~0xFFFF) | 0x8000  # exact ties
+    values = (wide & 0xFFFFFFFF).to(torch.int64).numpy().astype("uint32").view("float32")
+    values = torch.from_numpy(values.copy())
+    values[:, 1] = torch.inf
+    values[:, 2] = -torch.inf
+    number = ~torch.isnan(values[:1])
+    # dL/dx = dL/dH (membrane gradient) at a silent, never-reset neuron with T = 1 and no input decay: the values
+    h = torch.full(values.shape[1:], -100.0).expand(1, -1).contiguous()
+    got = lif_cpu.lif_backward(h, None, values[:1].contiguous(), 2.0, 1.0, 0.0, "atan", 2.0, False, False, False, BF16)
+    want = values[:1].to(BF16)
+    assert torch.equal(got[number], want[number])
+    assert torch.isnan(got[~number]).all() and (~number).any()
+
+
+def test_lif_on_bf16_input_under_autocast_equals_the_float32_cast_path():
+    """lif() hands bf16 input to the numba kernel as it is: the same spikes and the same bf16 gradient as
+    integrating x.float()."""
+    x = (torch.randn(4, 2, 700, generator=torch.Generator().manual_seed(9)) + 0.7).to(BF16)
+    g = torch.randn(4, 2, 700).to(BF16)
+    direct = x.clone().requires_grad_()
+    cast = x.clone().requires_grad_()
+    with autocast():
+        spikes = lif(direct, kernel="numba", autocast_spikes=True)
+        want = lif(cast.float(), kernel="numba", autocast_spikes=True)
+    assert spikes.dtype == want.dtype == BF16 and torch.equal(spikes, want)
+    (spikes * g).sum().backward()
+    (want * g).sum().backward()
+    assert direct.grad.dtype == BF16 and torch.equal(direct.grad, cast.grad)

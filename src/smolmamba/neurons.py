@@ -138,7 +138,7 @@ class _LIFFunction(torch.autograd.Function):
             spikes = spikes.to(spike_dtype)
         ctx.save_for_backward(membrane)
         ctx.set_materialize_grads(False)
-        ctx.kernel = kernel
+        ctx.kernel, ctx.input_dtype = kernel, x.dtype
         ctx.args = (tau, v_threshold, v_reset, surrogate, alpha, soft_reset, detach_reset, decay_input)
         return spikes, membrane
 
@@ -149,13 +149,13 @@ class _LIFFunction(torch.autograd.Function):
         none = (None,) * 10
         if grad_spikes is None and grad_membrane is None:
             return (None,) + none
-        if grad_spikes is not None:  # bf16/fp16 spikes: their gradient joins the float32 BPTT
-            grad_spikes = grad_spikes.to(h.dtype)
         tau, v_threshold, v_reset, surrogate, alpha, soft_reset, detach_reset, decay_input = ctx.args
-        if ctx.kernel == "numba":
+        if ctx.kernel == "numba":  # reads bf16 dL/dS and writes dL/dx in x's dtype itself
             grad = lif_cpu.lif_backward(h, grad_spikes, grad_membrane, tau, v_threshold, v_reset, surrogate,
-                                        alpha, soft_reset, detach_reset, decay_input)
+                                        alpha, soft_reset, detach_reset, decay_input, ctx.input_dtype)
         else:
+            if grad_spikes is not None:  # bf16/fp16 spikes: their gradient joins the float32 BPTT
+                grad_spikes = grad_spikes.to(h.dtype)
             grad = lif_torch.lif_backward(h, grad_spikes, grad_membrane, tau, v_threshold, v_reset,
                                           SURROGATES[surrogate].grad, alpha, soft_reset, detach_reset, decay_input)
         return (grad,) + none
@@ -183,8 +183,9 @@ def lif(
     _check_params(tau, v_threshold, v_reset)
     _, alpha = resolve_surrogate(surrogate, alpha)
     spike_dtype = (autocast_dtype(x.device.type) if autocast_spikes else None) or x.dtype
-    x = float32_if_low(x)
     which = lif_kernel(x, surrogate, kernel)
+    if not (which == "numba" and x.dtype == torch.bfloat16):  # the numba kernel reads bf16 itself
+        x = float32_if_low(x)
     if which == "triton":
         from smolmamba.ops.lif_triton import lif_triton
 
