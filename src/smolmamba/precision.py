@@ -3,7 +3,8 @@
 torch.autocast runs every Linear layer in the low dtype, casting each fp32 master weight once per forward
 (autocast's weight cache). The model adds, per module, three levers (`Levers`, set by `set_levers`):
   spikes   LIFs emit their spikes in the autocast dtype (0 and 1 are exact), so the projections read them
-           without a cast; membrane potentials are integrated in float32 either way
+           without a cast; membrane potentials are integrated in float32 either way (the numba kernel reads bf16
+           input and bf16 spike gradients as they are and writes a bf16 input gradient directly, with no casts)
   norms    BatchNorm computes in its input's dtype (autocast's own rule; default) or in float32 (a forward pre-hook
            upcasts its input: no faster for the Mamba models, 8-12 % slower for Spikformer and SMixer, bench
            --levers-only); statistics accumulate in float32 inside torch's kernel either way, running ones stay

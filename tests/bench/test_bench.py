@@ -103,6 +103,26 @@ def test_lever_targets_compare_default_with_baseline_and_name_the_layer_floor():
     assert lever_targets(None) == []
 
 
+def test_bf16_bound_stays_below_2x_while_the_layers_gain_less():
+    from smolmamba.bench.float32_parts import bf16_bound
+    from smolmamba.bench.report import lever_targets
+
+    floors = {"layer_floor_ms": 40.0, "float32_layer_floor_ms": 60.0, "scan": 30.0, "lif": 20.0, "norms": 10.0,
+              "optimizer": 1.0, "casts": 5.0}
+    # 200 ms float32: 60 layers (-> 40 in bf16), 50 scan + LIF kept, 90 rest halved to 45
+    assert bf16_bound(200.0, floors) == pytest.approx(200.0 / 135.0)
+    assert bf16_bound(1e6, floors) < 2.0  # however large the rest: at most 2x from halving it
+    no_scan = {**floors, "scan": 0.0, "lif": 0.0, "float32_layer_floor_ms": 80.0}
+    assert bf16_bound(100.0, no_scan) == pytest.approx(100.0 / 50.0)  # layers 2x, the rest 2x
+    row = dict(ms_min=0.0, ms_max=0.0, img_per_s=1.0, aten_ops_per_step=1, floor_ms=1.0)
+    levers = {"rows": [{**row, "model": "m", "variant": "default", "ms": 200.0, "layer_floor_ms": 70.0},
+                       {**row, "model": "m", "variant": "bf16", "ms": 160.0, "layer_floor_ms": 70.0}],
+              "bf16_floors": {"m": floors}}
+    (target,) = lever_targets(levers)
+    assert target["measured"] == pytest.approx(1.25) and target["met"] is False
+    assert "gain 1.50x" in target["detail"] and "at most 1.48x" in target["detail"]
+
+
 def test_update_doc_replaces_only_the_generated_part(tmp_path):
     doc = tmp_path / "PERF.md"
     doc.write_text("# Performance\n\nhand-written intro\n")
@@ -158,10 +178,12 @@ def test_levers_table_one_model(tmp_path):
     assert levers["sgemm_gflops"] > 0
     floors = levers["bf16_floors"]["smixer_tiny"]
     assert floors["layer_floor_ms"] > 0 and floors["lif"] > 0 and floors["norms"] > 0 and floors["optimizer"] > 0
+    assert floors["float32_layer_floor_ms"] > 0
     assert floors["scan"] == 0  # SMixer has no scan
     text = "\n".join(levers_markdown(levers))
     assert "| smixer_tiny | baseline |" in text and "1.00x" in text and "time / layer floor" in text
     assert "| smixer_tiny | bf16_convs_split |" in text and "The bf16 path's floor" in text
+    assert "most speed-up if all the rest halves" in text
     with pytest.raises(ValueError, match="bench variant"):
         ops_per_step(Case("smixer_tiny", 2, "train", variant="turbo"))
 

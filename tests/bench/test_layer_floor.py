@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from smolmamba.bench.cases import Case, build_inputs
-from smolmamba.bench.layer_floor import layer_floor, time_layer_call, weight_layer_calls
+from smolmamba.bench.layer_floor import layer_floor, paired_layer_floors, time_layer_call, weight_layer_calls
 
 
 class TwoLayers(nn.Module):
@@ -41,3 +41,11 @@ def test_the_floor_of_a_tiny_model_counts_every_call_once():
     assert {s["layer"] for s in floor["shapes"]} == {"Conv2d", "Linear"}
     with pytest.raises(ValueError, match="CPU only"):
         layer_floor(Case("smixer_tiny", 4, "train", device="cuda"))
+
+
+def test_paired_floors_time_the_same_calls_in_both_precisions():
+    case = Case("smixer_tiny", 4, "train", variant="bf16")
+    paired = paired_layer_floors(case, rounds=1)
+    assert paired["float32_ms"] > 0 and paired["low_ms"] > 0
+    with pytest.raises(ValueError, match="runs no autocast"):
+        paired_layer_floors(Case("smixer_tiny", 4, "train", variant="default"))

@@ -31,6 +31,17 @@ def bf16_floor_ms(floors: dict) -> float:
     return floors["layer_floor_ms"] + sum(floors[part] for part in FLOOR_PARTS)
 
 
+def bf16_bound(float32_ms: float, floors: dict) -> float:
+    """The most a bf16 path can speed up a float32 step of `float32_ms`, from a run_levers "bf16_floors" entry: its
+    Linear/Conv calls from their float32 floor to their bf16 floor (timed in pairs), the scan and the LIF (float32
+    arithmetic) as they are, and all the rest twice as fast, the most that halving its bytes can give (on a CPU bf16
+    speeds up only dot products; other arithmetic converts to float32). Below 2x whenever the layers' own ratio is
+    below 2."""
+    fixed = floors["scan"] + floors["lif"]
+    rest = max(float32_ms - floors["float32_layer_floor_ms"] - fixed, 0.0)
+    return float32_ms / (floors["layer_floor_ms"] + fixed + rest / 2)
+
+
 def float32_parts(case: Case) -> dict:
     """-> {part: ms} for one profiled training step of `case` (after two warm-up steps), and "total_ms"."""
     step = build_step(case)

@@ -41,29 +41,49 @@ def weight_layer_calls(model: nn.Module, x: torch.Tensor,
     return calls
 
 
-def time_layer_call(layer: nn.Module, shape: torch.Size, rounds: int, input_dtype: torch.dtype = torch.float32,
-                    dtype: torch.dtype = torch.float32) -> float:
-    """Median seconds of layer forward + backward (input and weight gradients) on a random input of `shape` and
+def _layer_call(layer: nn.Module, shape: torch.Size, input_dtype: torch.dtype, dtype: torch.dtype):
+    """A callable running layer forward + backward (input and weight gradients) on a random input of `shape` and
     `input_dtype`, under `dtype` autocast unless float32."""
     weight = next(layer.parameters())
     inp = torch.randn(shape, device=weight.device).to(input_dtype).requires_grad_()
     with autocast_for(weight.device, dtype):
         grad = torch.randn_like(layer(inp))
-    seconds = []
-    for _ in range(rounds + 1):  # the first call warms up
-        start = time.perf_counter()
+
+    def call():
         with autocast_for(weight.device, dtype):
             out = layer(inp)
         out.backward(grad)
-        seconds.append(time.perf_counter() - start)
+    return call
+
+
+def _alternating_medians(calls: list, rounds: int) -> list[float]:
+    """Median seconds of each callable, called in turn `rounds` times after one warm-up round."""
+    seconds = [[] for _ in calls]
+    for _ in range(rounds + 1):  # the first round warms up
+        for times, call in zip(seconds, calls):
+            start = time.perf_counter()
+            call()
+            times.append(time.perf_counter() - start)
+    return [statistics.median(times[1:]) for times in seconds]
+
+
+def time_layer_call(layer: nn.Module, shape: torch.Size, rounds: int, input_dtype: torch.dtype = torch.float32,
+                    dtype: torch.dtype = torch.float32) -> float:
+    """Median seconds of layer forward + backward (input and weight gradients) on a random input of `shape` and
+    `input_dtype`, under `dtype` autocast unless float32."""
+    (seconds,) = _alternating_medians([_layer_call(layer, shape, input_dtype, dtype)], rounds)
     layer.zero_grad(set_to_none=True)
-    return statistics.median(seconds[1:])
+    return seconds
+
+
+def _check_cpu(case: Case) -> None:
+    if case.device != "cpu":
+        raise ValueError(f"the layer floor is timed on the CPU only, got device {case.device!r}")
 
 
 def layer_floor(case: Case, rounds: int = 5) -> dict:
     """-> {"floor_ms", "calls", "shapes"}: the summed per-call medians of the case's weight layers (one step)."""
-    if case.device != "cpu":
-        raise ValueError(f"the layer floor is timed on the CPU only, got device {case.device!r}")
+    _check_cpu(case)
     model, x, _ = build_inputs(case)
     dtype = VARIANTS[case.variant].autocast_dtype or torch.float32
     calls = weight_layer_calls(model, x, dtype)
@@ -75,3 +95,27 @@ def layer_floor(case: Case, rounds: int = 5) -> dict:
     total = sum(seconds[id(layer), shape, input_dtype] for layer, shape, input_dtype in calls)
     return {"floor_ms": total * 1e3, "calls": len(calls),
             "shapes": [{"layer": kind, "input": list(shape), "calls": n} for (kind, shape), n in shapes.items()]}
+
+
+def paired_layer_floors(case: Case, rounds: int = 5) -> dict:
+    """-> {"float32_ms", "low_ms"}: the case's layer floor in float32 and in its variant's autocast precision, each
+    distinct call timed in both precisions alternately, so that the ratio of the two is measured under the same
+    machine state (this VM's speed drifts by up to a fifth over minutes)."""
+    _check_cpu(case)
+    low = VARIANTS[case.variant].autocast_dtype
+    if low is None:
+        raise ValueError(f"variant {case.variant!r} runs no autocast; pair a bf16 variant")
+    model, x, _ = build_inputs(case)
+    float32_calls, low_calls = weight_layer_calls(model, x), weight_layer_calls(model, x, low)
+    if [(id(m), s) for m, s, _ in float32_calls] != [(id(m), s) for m, s, _ in low_calls]:
+        raise RuntimeError(f"{case.model}: the float32 and {low} forwards call different layers or shapes")
+    seconds = {}
+    for (layer, shape, _), (_, _, low_input) in zip(float32_calls, low_calls):
+        if (id(layer), shape, low_input) not in seconds:
+            seconds[id(layer), shape, low_input] = _alternating_medians(
+                [_layer_call(layer, shape, torch.float32, torch.float32), _layer_call(layer, shape, low_input, low)],
+                rounds)
+            layer.zero_grad(set_to_none=True)
+    per_call = [seconds[id(layer), shape, low_input] for (layer, shape, _), (_, _, low_input)
+                in zip(float32_calls, low_calls)]
+    return {"float32_ms": sum(f for f, _ in per_call) * 1e3, "low_ms": sum(b for _, b in per_call) * 1e3}

@@ -19,8 +19,8 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from smolmamba.bench.cases import VARIANTS, Case, build_step
-from smolmamba.bench.float32_parts import bf16_floor_ms, float32_parts
-from smolmamba.bench.layer_floor import layer_floor
+from smolmamba.bench.float32_parts import bf16_bound, bf16_floor_ms, float32_parts
+from smolmamba.bench.layer_floor import layer_floor, paired_layer_floors
 from smolmamba.bench.measure import sgemm_gflops, summarise_times
 
 LEVER_BATCH = 32  # the training batch of the embedded-data recipe
@@ -62,7 +62,9 @@ def run_levers(models, cfg, ops: dict, run_worker, log, cifar_models=()) -> dict
     bf16_floors = {}
     for m in models:
         bf16 = Case(m, LEVER_BATCH, "train", cfg.device, cfg.dtype, variant="bf16")
-        bf16_floors[m] = {"layer_floor_ms": layer_floor(bf16, cfg.rounds)["floor_ms"], **float32_parts(bf16)}
+        paired = paired_layer_floors(bf16, cfg.rounds)
+        bf16_floors[m] = {"layer_floor_ms": paired["low_ms"], "float32_layer_floor_ms": paired["float32_ms"],
+                          **float32_parts(bf16)}
     rows = []
     for case in cases:
         floor_ms = 3 * 2 * ops[case.model] * LEVER_BATCH / (gflops * 1e9) * 1e3
@@ -121,14 +123,22 @@ def _bf16_floor_table(levers: dict) -> list[str]:
         return []
     lines = ["### The bf16 path's floor", "",
              "| model | float32 default ms | bf16 ms | speed-up | bf16 layer floor ms | scan ms | LIF ms | "
-             "norms ms | optimizer ms | casts ms | floor ms | most speed-up the floor allows |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "norms ms | optimizer ms | casts ms | floor ms | most speed-up the floor allows | float32 layer floor ms "
+             "| the layers' own bf16 speed-up | most speed-up if all the rest halves |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for model, f in levers["bf16_floors"].items():
         default, bf16 = _row(levers["rows"], model, "default"), _row(levers["rows"], model, "bf16")
         floor = bf16_floor_ms(f)
         lines.append(f"| {model} | {default['ms']:.1f} | {bf16['ms']:.1f} | {default['ms'] / bf16['ms']:.2f}x | "
                      f"{f['layer_floor_ms']:.1f} | {f['scan']:.1f} | {f['lif']:.1f} | {f['norms']:.1f} | "
-                     f"{f['optimizer']:.1f} | {f['casts']:.1f} | {floor:.1f} | {default['ms'] / floor:.2f}x |")
+                     f"{f['optimizer']:.1f} | {f['casts']:.1f} | {floor:.1f} | {default['ms'] / floor:.2f}x | "
+                     f"{f['float32_layer_floor_ms']:.1f} | {f['float32_layer_floor_ms'] / f['layer_floor_ms']:.2f}x | "
+                     f"{bf16_bound(default['ms'], f):.2f}x |")
     return lines + ["", "The scan, LIF, norm, optimizer and cast times are self times in one profiled bf16 step "
                     "(bench/float32_parts.py); the floor is the bf16 layer floor plus the parts that stay float32 "
-                    "by design (casts excluded: a better path could avoid them).", ""]
+                    "by design (casts excluded: a better path could avoid them). The two layer floors of this table "
+                    "are timed in pairs, each call in float32 and in bf16 alternately. The last column bounds any bf16 "
+                    "path from the float32 side instead: the layers at their bf16 floor, the scan and LIF as they "
+                    "are (float32 arithmetic), and everything else twice as fast, the most halving its bytes can "
+                    "give (float32_parts.bf16_bound). With the layers' own speed-up below 2x, no path reaches 2x.",
+                    ""]
