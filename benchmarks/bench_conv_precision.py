@@ -9,13 +9,12 @@ T=4) and smolmamba_cifar (batch 16); input spikes (20 % ones), 3x3 kernels, stri
 
 from __future__ import annotations
 
-import argparse
-import json
 import statistics
 import time
-from pathlib import Path
 
 import torch
+
+from smolmamba.bench.measure import script_args, write_rows_json
 
 SHAPES = [  # (batch, in channels, out channels, height = width)
     (32, 1, 8, 16), (128, 8, 16, 16), (128, 16, 32, 16), (128, 32, 64, 16), (128, 64, 64, 8),
@@ -49,12 +48,7 @@ def passes(batch: int, cin: int, cout: int, size: int, dtype: torch.dtype, round
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--out", default="benchmarks/out/conv_precision.json")
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    args = script_args(__doc__, 7, "benchmarks/out/conv_precision.json")
     rows = []
     print("| B, Cin, Cout, HxW | pass | float32 ms | bf16 ms | bf16 speed-up |")
     print("|---|---|---|---|---|")
@@ -64,10 +58,7 @@ def main() -> None:
             rows.append({"shape": shape, "pass": name, "float32_ms": f32[name], "bf16_ms": bf16[name]})
             print(f"| {shape[0]}, {shape[1]}, {shape[2]}, {shape[3]}x{shape[3]} | {name} | {f32[name]:.2f} | "
                   f"{bf16[name]:.2f} | {f32[name] / bf16[name]:.2f}x |")
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"torch": torch.__version__, "threads": args.threads, "rows": rows}, indent=2) + "\n")
-    print(f"wrote {out}")
+    print(f"wrote {write_rows_json(args.out, args.threads, rows)}")
 
 
 if __name__ == "__main__":

@@ -12,14 +12,13 @@ forward runs under bf16 autocast and each call is timed there, at its input's dt
 from __future__ import annotations
 
 import statistics
-import time
 from collections import Counter
 
 import torch
 from torch import nn
 
 from smolmamba.bench.cases import VARIANTS, Case, build_inputs
-from smolmamba.bench.measure import autocast_for
+from smolmamba.bench.measure import autocast_for, interleaved_times
 
 WEIGHT_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d)
 
@@ -57,14 +56,9 @@ def _layer_call(layer: nn.Module, shape: torch.Size, input_dtype: torch.dtype, d
 
 
 def _alternating_medians(calls: list, rounds: int) -> list[float]:
-    """Median seconds of each callable, called in turn `rounds` times after one warm-up round."""
-    seconds = [[] for _ in calls]
-    for _ in range(rounds + 1):  # the first round warms up
-        for times, call in zip(seconds, calls):
-            start = time.perf_counter()
-            call()
-            times.append(time.perf_counter() - start)
-    return [statistics.median(times[1:]) for times in seconds]
+    """Median seconds of each callable, called in turn `rounds` times after one warm-up call each."""
+    times = interleaved_times(dict(enumerate(calls)), torch.device("cpu"), rounds)
+    return [statistics.median(times[i]) for i in range(len(calls))]
 
 
 def time_layer_call(layer: nn.Module, shape: torch.Size, rounds: int, input_dtype: torch.dtype = torch.float32,

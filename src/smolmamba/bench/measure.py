@@ -9,10 +9,13 @@ Peak memory on CPU is process-wide (VmHWM), so it is measured in a fresh process
 
 from __future__ import annotations
 
+import argparse
 import contextlib
+import json
 import statistics
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -73,6 +76,31 @@ def interleaved_times(steps: dict[str, Callable[[], None]], device: torch.device
             synchronize(device)
             times[name].append(time.perf_counter() - start)
     return times
+
+
+def median_ms(times: dict[str, list[float]]) -> dict[str, float]:
+    """interleaved_times' seconds -> the median of each in milliseconds."""
+    return {name: statistics.median(seconds) * 1e3 for name, seconds in times.items()}
+
+
+def script_args(doc: str, rounds: int, out: str) -> argparse.Namespace:
+    """A benchmark script's options --rounds, --threads (torch's CPU threads, set here) and --out (its JSON), with
+    the first line of its docstring `doc` as description."""
+    parser = argparse.ArgumentParser(description=doc.split("\n")[0])
+    parser.add_argument("--rounds", type=int, default=rounds)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--out", default=out)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    return args
+
+
+def write_rows_json(path: str | Path, threads: int, rows: list[dict]) -> Path:
+    """A benchmark script's rows as JSON at `path` (folders made), with torch's version and the thread count."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"torch": torch.__version__, "threads": threads, "rows": rows}, indent=2) + "\n")
+    return path
 
 
 def summarise_times(seconds: list[float], batch: int) -> dict:
