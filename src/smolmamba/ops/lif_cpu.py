@@ -8,7 +8,9 @@ vectorises (1-D slices, numpy error model: no per-element checks). The backward 
 the surrogate derivative of a block into a scratch array, then runs the carry; for float32 the
 sigmoid's exp is the Cephes polynomial (about 1 ulp), which vectorises where libm's exp does not.
 
-Shapes: x, spikes, membrane H, grad_spikes, grad_x: [T, M] contiguous (M = the flattened rest).
+Shapes: x, spikes, membrane H, grad_spikes, grad_x: [T, M] contiguous (M = the flattened rest). bf16 tensors
+(numpy has no bf16) pass as their uint16 bit patterns: bf16 input and bf16 dL/dS are widened exactly inside the
+kernels, a bf16 dL/dx is rounded there to nearest even, as torch rounds.
 """
 
 from __future__ import annotations
@@ -231,11 +233,11 @@ def lif_backward(h: torch.Tensor, grad_spikes: torch.Tensor | None, grad_membran
     scalars = (cast(v_threshold), cast(v_reset), cast(1.0 - 1.0 / tau), cast(1.0 / tau if decay_input else 1.0),
                SURROGATE_CODES[surrogate], bool(soft_reset), bool(detach_reset), grad_spikes is not None,
                grad_membrane is not None)
-    grad = torch.empty(h.shape, dtype=grad_dtype)
     set_threads()
     bf16_spikes = grad_spikes is not None and grad_spikes.dtype == torch.bfloat16
     if (h.dtype == torch.float32 and grad_dtype in (torch.float32, torch.bfloat16)
             and (bf16_spikes or (grad_spikes is None and grad_dtype == torch.bfloat16))):
+        grad = torch.empty(h.shape, dtype=grad_dtype)
         unused = np.zeros((1, 1), dtype=np.float32), np.zeros((1, 1), dtype=np.uint16)
         _backward_bf16(_rows(h), _bf16_rows(grad_spikes) if grad_spikes is not None else unused[1],
                        given(grad_membrane),
@@ -245,7 +247,7 @@ def lif_backward(h: torch.Tensor, grad_spikes: torch.Tensor | None, grad_membran
         return grad
     if grad_spikes is not None and grad_spikes.dtype != h.dtype:
         grad_spikes = grad_spikes.to(h.dtype)
-    full = grad if grad_dtype == h.dtype else torch.empty_like(h)
-    _backward(_rows(h), given(grad_spikes), given(grad_membrane), _rows(full), consts, *scalars,
+    grad = torch.empty_like(h)
+    _backward(_rows(h), given(grad_spikes), given(grad_membrane), _rows(grad), consts, *scalars,
               h.dtype == torch.float32)
-    return full if full is grad else full.to(grad_dtype)
+    return grad.to(grad_dtype)
