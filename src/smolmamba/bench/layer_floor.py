@@ -11,14 +11,13 @@ forward runs under bf16 autocast and each call is timed there, at its input's dt
 
 from __future__ import annotations
 
-import statistics
 from collections import Counter
 
 import torch
 from torch import nn
 
 from smolmamba.bench.cases import VARIANTS, Case, build_inputs
-from smolmamba.bench.measure import autocast_for, interleaved_times
+from smolmamba.bench.measure import autocast_for, interleaved_times, median_ms
 
 WEIGHT_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d)
 
@@ -57,8 +56,8 @@ def _layer_call(layer: nn.Module, shape: torch.Size, input_dtype: torch.dtype, d
 
 def _alternating_medians(calls: list, rounds: int) -> list[float]:
     """Median seconds of each callable, called in turn `rounds` times after one warm-up call each."""
-    times = interleaved_times(dict(enumerate(calls)), torch.device("cpu"), rounds)
-    return [statistics.median(times[i]) for i in range(len(calls))]
+    ms = median_ms(interleaved_times(dict(enumerate(calls)), torch.device("cpu"), rounds))
+    return [ms[i] / 1e3 for i in range(len(calls))]
 
 
 def time_layer_call(layer: nn.Module, shape: torch.Size, rounds: int, input_dtype: torch.dtype = torch.float32,
@@ -68,6 +67,16 @@ def time_layer_call(layer: nn.Module, shape: torch.Size, rounds: int, input_dtyp
     (seconds,) = _alternating_medians([_layer_call(layer, shape, input_dtype, dtype)], rounds)
     layer.zero_grad(set_to_none=True)
     return seconds
+
+
+def _timed_once_each(calls: list[tuple[nn.Module, torch.Size, torch.dtype]], time_call) -> list:
+    """time_call(layer, shape, dtype) for every call, in order, timed once per distinct (layer, shape, dtype): calls
+    repeat per block and time step."""
+    timed = {}
+    for layer, shape, dtype in calls:
+        if (id(layer), shape, dtype) not in timed:
+            timed[id(layer), shape, dtype] = time_call(layer, shape, dtype)
+    return [timed[id(layer), shape, dtype] for layer, shape, dtype in calls]
 
 
 def _check_cpu(case: Case) -> None:
@@ -82,12 +91,9 @@ def layer_floor(case: Case, rounds: int = 5) -> dict:
     dtype = VARIANTS[case.variant].autocast_dtype or torch.float32
     calls = weight_layer_calls(model, x, dtype)
     shapes = Counter((type(layer).__name__, tuple(shape)) for layer, shape, _ in calls)
-    seconds = {}  # one timing per distinct (layer, shape, dtype); calls repeat per block and time step
-    for layer, shape, input_dtype in calls:
-        if (id(layer), shape, input_dtype) not in seconds:
-            seconds[id(layer), shape, input_dtype] = time_layer_call(layer, shape, rounds, input_dtype, dtype)
-    total = sum(seconds[id(layer), shape, input_dtype] for layer, shape, input_dtype in calls)
-    return {"floor_ms": total * 1e3, "calls": len(calls),
+    per_call = _timed_once_each(calls, lambda layer, shape, input_dtype: time_layer_call(
+        layer, shape, rounds, input_dtype, dtype))
+    return {"floor_ms": sum(per_call) * 1e3, "calls": len(calls),
             "shapes": [{"layer": kind, "input": list(shape), "calls": n} for (kind, shape), n in shapes.items()]}
 
 
@@ -103,13 +109,12 @@ def paired_layer_floors(case: Case, rounds: int = 5) -> dict:
     float32_calls, low_calls = weight_layer_calls(model, x), weight_layer_calls(model, x, low)
     if [(id(m), s) for m, s, _ in float32_calls] != [(id(m), s) for m, s, _ in low_calls]:
         raise RuntimeError(f"{case.model}: the float32 and {low} forwards call different layers or shapes")
-    seconds = {}
-    for (layer, shape, _), (_, _, low_input) in zip(float32_calls, low_calls):
-        if (id(layer), shape, low_input) not in seconds:
-            seconds[id(layer), shape, low_input] = _alternating_medians(
-                [_layer_call(layer, shape, torch.float32, torch.float32), _layer_call(layer, shape, low_input, low)],
-                rounds)
-            layer.zero_grad(set_to_none=True)
-    per_call = [seconds[id(layer), shape, low_input] for (layer, shape, _), (_, _, low_input)
-                in zip(float32_calls, low_calls)]
+    def time_pair(layer: nn.Module, shape: torch.Size, low_input: torch.dtype) -> list[float]:
+        pair = _alternating_medians([_layer_call(layer, shape, torch.float32, torch.float32),
+                                     _layer_call(layer, shape, low_input, low)], rounds)
+        layer.zero_grad(set_to_none=True)
+        return pair
+
+    per_call = _timed_once_each([(layer, shape, low_input) for (layer, shape, _), (_, _, low_input)
+                                 in zip(float32_calls, low_calls)], time_pair)
     return {"float32_ms": sum(f for f, _ in per_call) * 1e3, "low_ms": sum(b for _, b in per_call) * 1e3}
