@@ -5,7 +5,7 @@ stride 2, padding 1) against 0.9 ms for the same tensor in channels-last layout.
 the incoming gradient has the indices' layout (0.8 ms; 4.4 ms for a contiguous gradient against channels-last
 indices). So the CPU path converts the input to channels-last, pools there, returns a contiguous output, and
 converts the gradient to channels-last before scattering it. Forward + backward at the patch embedding's shapes:
-1.0-2.5x as fast, the layout conversions included (benchmarks/bench_max_pool.py). Both layouts scan
+1.1-2.8x as fast, the layout conversions included (benchmarks/bench_max_pool.py). Both layouts scan
 each window in the same order, so the chosen maxima, ties of binary spikes included, are the same
 (tests/ops/test_max_pool.py).
 """
